@@ -1,0 +1,667 @@
+// epmdx-loadgen: measures one benchmark scenario against an epmd-compatible daemon on
+// loopback and prints the result as one line of key=value pairs (bench/run.sh parses them).
+//
+//   epmdx-loadgen SCENARIO --port P [options]
+//   scenarios: lookups names churn capacity flood ping free-port
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "request_loop.hpp"
+
+namespace epmdx::bench {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+class Args {
+  public:
+    Args(int argc, char** argv) {
+        for (int i = 2; i < argc; i += 2) {
+            std::string key = argv[i];
+            if (key.rfind("--", 0) != 0 || i + 1 >= argc) {
+                throw std::invalid_argument("expected --option value, got " + key);
+            }
+            values_[key.substr(2)] = argv[i + 1];
+        }
+    }
+    std::string text(const std::string& key, const std::string& fallback) const {
+        auto it = values_.find(key);
+        return it == values_.end() ? fallback : it->second;
+    }
+    double number(const std::string& key, double fallback) const {
+        auto it = values_.find(key);
+        return it == values_.end() ? fallback : std::stod(it->second);
+    }
+    std::size_t count(const std::string& key, std::size_t fallback) const {
+        return static_cast<std::size_t>(number(key, static_cast<double>(fallback)));
+    }
+
+  private:
+    std::map<std::string, std::string> values_;
+};
+
+// One result line: "key=value key=value ...".
+class Line {
+  public:
+    template <typename T>
+    Line& add(const std::string& key, const T& value) {
+        out_ << (first_ ? "" : " ") << key << '=' << value;
+        first_ = false;
+        return *this;
+    }
+    ~Line() { std::cout << out_.str() << std::endl; }
+
+  private:
+    std::ostringstream out_;
+    bool first_ = true;
+};
+
+// ---- Wire encoding (requests are a handful of fixed bytes) -----------------------------------
+
+void put16(std::string& out, std::size_t value) {
+    out.push_back(static_cast<char>((value >> 8) & 0xff));
+    out.push_back(static_cast<char>(value & 0xff));
+}
+
+std::string frame(const std::string& body) {
+    std::string out;
+    put16(out, body.size());
+    return out + body;
+}
+
+// ALIVE2_REQ as an OTP 23+ node sends it: type 'M', protocol 0, versions 6..5, no extra.
+std::string alive2_request(const std::string& name, std::uint16_t port) {
+    std::string body = "x";
+    put16(body, port);
+    body += "M";
+    body.push_back('\0');
+    put16(body, 6);
+    put16(body, 5);
+    put16(body, name.size());
+    body += name;
+    put16(body, 0);
+    return frame(body);
+}
+
+std::string port_please2_request(const std::string& name) {
+    return frame("z" + name);
+}
+
+const std::string names_request = frame("n");
+
+// ALIVE2_X_RESP: 'v', result, 4-byte creation.
+constexpr std::size_t alive2_reply_size = 6;
+
+bool registered(std::string_view reply) {
+    return reply.size() == alive2_reply_size && reply[0] == 'v' && reply[1] == 0;
+}
+
+bool port2_found(std::string_view reply) {
+    return reply.size() >= 2 && reply[0] == 'w' && reply[1] == 0;
+}
+
+// The node names in a NAMES reply ("name <N> at port <P>\n" lines after a 4-byte header).
+std::unordered_set<std::string> parse_names(std::string_view reply) {
+    std::unordered_set<std::string> names;
+    if (reply.size() < 4) {
+        return names;
+    }
+    reply.remove_prefix(4);
+    while (!reply.empty()) {
+        const std::size_t end = reply.find('\n');
+        const std::string_view line = reply.substr(0, end);
+        const std::size_t at = line.rfind(" at port ");
+        if (line.rfind("name ", 0) == 0 && at != std::string_view::npos) {
+            names.emplace(line.substr(5, at - 5));
+        }
+        if (end == std::string_view::npos) {
+            break;
+        }
+        reply.remove_prefix(end + 1);
+    }
+    return names;
+}
+
+const char* describe(Status status) {
+    switch (status) {
+        case Status::ok:
+            return "error-reply";
+        case Status::closed:
+            return "closed";
+        case Status::timed_out:
+            return "timeout";
+    }
+    return "?";
+}
+
+// ---- Building blocks --------------------------------------------------------------------------
+
+struct Registrations {
+    std::vector<int> fds;
+    std::vector<std::string> names;
+    std::string failure = "none";  // why registering stopped early
+    double seconds = 0;
+
+    Registrations() = default;
+    Registrations(const Registrations&) = delete;
+    Registrations& operator=(const Registrations&) = delete;
+    ~Registrations() { close_all(fds); }
+};
+
+// Registers up to count nodes, at most 64 unanswered at once (epmdx caps connections that have
+// not registered yet per source address). Stops at the first refusal: OTP's epmd closes every
+// connection beyond its ~1,017 slots.
+void register_nodes(const Endpoint& endpoint, const std::string& prefix, std::size_t count,
+                    Registrations& out) {
+    const Clock::time_point begin = Clock::now();
+    RequestLoop loop(endpoint, 64, milliseconds(3000));
+    std::size_t issued = 0;
+    bool failed = false;
+    std::vector<std::string> requested;
+    loop.run(
+        [&](Request& request) {
+            if (failed || issued == count) {
+                return false;
+            }
+            requested.push_back(prefix + std::to_string(issued));
+            request.bytes = alive2_request(requested.back(), 20000 + issued % 40000);
+            request.reply_size = alive2_reply_size;
+            request.tag = issued++;
+            return true;
+        },
+        [&](const Response& response) {
+            if (response.status == Status::ok && registered(response.reply)) {
+                out.fds.push_back(response.fd);
+                out.names.push_back(requested[response.tag]);
+                return;
+            }
+            if (response.fd >= 0) {
+                ::close(response.fd);
+            }
+            if (!failed) {
+                out.failure = describe(response.status);
+            }
+            failed = true;
+        },
+        Clock::now() + std::chrono::minutes(5));
+    out.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+}
+
+struct Measurement {
+    std::size_t ok = 0;
+    std::size_t failed = 0;
+    double seconds = 0;
+    std::vector<std::uint32_t> micros;  // latency of every successful request
+};
+
+// Keeps `concurrency` one-shot requests in flight for `duration`.
+Measurement measure(const Endpoint& endpoint, std::size_t concurrency, milliseconds timeout,
+                    std::chrono::duration<double> duration,
+                    const std::function<std::string(std::size_t)>& make_request,
+                    const std::function<bool(std::string_view)>& valid) {
+    Measurement result;
+    RequestLoop loop(endpoint, concurrency, timeout);
+    std::size_t issued = 0;
+    const Clock::time_point begin = Clock::now();
+    loop.run(
+        [&](Request& request) {
+            request.bytes = make_request(issued++);
+            return true;
+        },
+        [&](const Response& response) {
+            if (response.status == Status::ok && valid(response.reply)) {
+                ++result.ok;
+                result.micros.push_back(static_cast<std::uint32_t>(
+                    duration_cast<microseconds>(response.latency).count()));
+            } else {
+                ++result.failed;
+            }
+        },
+        begin + duration_cast<Clock::duration>(duration));
+    result.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    return result;
+}
+
+std::uint32_t percentile(std::vector<std::uint32_t>& values, double fraction) {
+    if (values.empty()) {
+        return 0;
+    }
+    const auto rank = static_cast<std::size_t>(std::ceil(fraction * values.size()));
+    const std::size_t index = std::clamp<std::size_t>(rank, 1, values.size()) - 1;
+    std::nth_element(values.begin(), values.begin() + index, values.end());
+    return values[index];
+}
+
+std::string fixed(double value, int decimals) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", decimals, value);
+    return text;
+}
+
+// Runs `reps` timed repetitions after a short warm-up and prints the median rate with the
+// p50/p99 latency over every repetition.
+void repeated(const Args& args, Line& line, const Endpoint& endpoint,
+              const std::function<std::string(std::size_t)>& make_request,
+              const std::function<bool(std::string_view)>& valid) {
+    const std::size_t concurrency = args.count("concurrency", 16);
+    const milliseconds timeout(args.count("timeout-ms", 1000));
+    const std::chrono::duration<double> duration(args.number("duration", 3));
+    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
+    measure(endpoint, concurrency, timeout, std::chrono::duration<double>(0.3), make_request,
+            valid);
+    std::vector<double> rates;
+    std::vector<std::uint32_t> micros;
+    std::size_t ok = 0;
+    std::size_t failed = 0;
+    std::string rate_list;
+    for (std::size_t i = 0; i < reps; ++i) {
+        Measurement m = measure(endpoint, concurrency, timeout, duration, make_request, valid);
+        rates.push_back(static_cast<double>(m.ok) / m.seconds);
+        rate_list += (i ? "," : "") + fixed(rates.back(), 0);
+        ok += m.ok;
+        failed += m.failed;
+        micros.insert(micros.end(), m.micros.begin(), m.micros.end());
+    }
+    std::vector<double> sorted = rates;
+    std::sort(sorted.begin(), sorted.end());
+    line.add("status", "ok")
+        .add("rate", fixed(sorted[sorted.size() / 2], 0))
+        .add("rates", rate_list)
+        .add("p50_us", percentile(micros, 0.50))
+        .add("p99_us", percentile(micros, 0.99))
+        .add("ok", ok)
+        .add("failed", failed)
+        .add("reps", reps)
+        .add("concurrency", concurrency)
+        .add("duration_s", args.number("duration", 3));
+}
+
+Endpoint endpoint_from(const Args& args) {
+    Endpoint endpoint;
+    endpoint.target.sin_family = AF_INET;
+    endpoint.target.sin_port = htons(static_cast<std::uint16_t>(args.count("port", 0)));
+    const std::string host = args.text("host", "127.0.0.1");
+    if (::inet_pton(AF_INET, host.c_str(), &endpoint.target.sin_addr) != 1) {
+        throw std::invalid_argument("bad --host " + host);
+    }
+    return endpoint;
+}
+
+std::string default_prefix() {
+    return "b" + std::to_string(::getpid()) + "_";
+}
+
+// One NAMES request; the names it lists (empty if the daemon did not answer).
+std::unordered_set<std::string> fetch_names(const Endpoint& endpoint, milliseconds timeout) {
+    std::unordered_set<std::string> names;
+    RequestLoop loop(endpoint, 1, timeout);
+    bool sent = false;
+    loop.run(
+        [&](Request& request) {
+            request.bytes = names_request;
+            return !std::exchange(sent, true);
+        },
+        [&](const Response& response) {
+            if (response.status == Status::ok) {
+                names = parse_names(response.reply);
+            }
+        },
+        Clock::now() + timeout + milliseconds(100));
+    return names;
+}
+
+std::size_t count_listed(const std::unordered_set<std::string>& listed,
+                         const std::vector<std::string>& names) {
+    return static_cast<std::size_t>(
+        std::count_if(names.begin(), names.end(),
+                      [&](const std::string& name) { return listed.contains(name); }));
+}
+
+// How many of names PORT_PLEASE2 finds.
+std::size_t count_found(const Endpoint& endpoint, const std::vector<std::string>& names) {
+    RequestLoop loop(endpoint, 16, milliseconds(2000));
+    std::size_t issued = 0;
+    std::size_t found = 0;
+    loop.run(
+        [&](Request& request) {
+            if (issued == names.size()) {
+                return false;
+            }
+            request.bytes = port_please2_request(names[issued++]);
+            return true;
+        },
+        [&](const Response& response) {
+            found += response.status == Status::ok && port2_found(response.reply) ? 1 : 0;
+        },
+        Clock::now() + std::chrono::minutes(2));
+    return found;
+}
+
+std::size_t proc_field_kib(int pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string key;
+    std::size_t value = 0;
+    while (status >> key) {
+        if (key == field + ":") {
+            status >> value;
+            return value;
+        }
+    }
+    return 0;
+}
+
+// The daemon's soft RLIMIT_NOFILE, from /proc/PID/limits.
+std::size_t fd_limit_of(int pid) {
+    std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+    std::string text;
+    while (std::getline(limits, text)) {
+        if (text.rfind("Max open files", 0) == 0) {
+            std::istringstream fields(text.substr(14));
+            std::size_t soft = 0;
+            fields >> soft;
+            return soft;
+        }
+    }
+    return 0;
+}
+
+// ---- Scenarios --------------------------------------------------------------------------------
+
+// Lookups (or NAMES requests) per second with `nodes` registered nodes.
+int scenario_requests(const Args& args, bool names) {
+    const Endpoint endpoint = endpoint_from(args);
+    const std::size_t nodes = args.count("nodes", 1);
+    Registrations regs;
+    register_nodes(endpoint, args.text("prefix", default_prefix()), nodes, regs);
+    Line line;
+    line.add("scenario", names ? "names" : "lookups")
+        .add("nodes", nodes)
+        .add("held", regs.fds.size());
+    if (regs.fds.size() < nodes) {
+        line.add("status", "unsupported").add("why", regs.failure);
+        return 0;
+    }
+    if (names) {
+        repeated(
+            args, line, endpoint, [](std::size_t) { return names_request; },
+            [nodes](std::string_view reply) {
+                return reply.size() >= 4 && static_cast<std::size_t>(std::count(
+                                                reply.begin(), reply.end(), '\n')) >= nodes;
+            });
+    } else {
+        // Spread the lookups over every registered name.
+        std::vector<std::string> requests;
+        for (const std::string& name : regs.names) {
+            requests.push_back(port_please2_request(name));
+        }
+        repeated(
+            args, line, endpoint,
+            [&](std::size_t i) { return requests[(i * 7919) % requests.size()]; }, port2_found);
+    }
+    return 0;
+}
+
+// Registration churn: register a fresh name, read the reply, close (which unregisters it).
+int scenario_churn(const Args& args) {
+    const Endpoint endpoint = endpoint_from(args);
+    const std::string prefix = args.text("prefix", default_prefix());
+    Line line;
+    line.add("scenario", "churn");
+    std::size_t counter = 0;
+    // Not measure(): a registration reply is followed by an open connection, not a close.
+    const std::size_t concurrency = args.count("concurrency", 16);
+    const std::chrono::duration<double> duration(args.number("duration", 3));
+    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
+    std::vector<double> rates;
+    std::vector<std::uint32_t> micros;
+    std::string rate_list;
+    std::size_t ok_total = 0;
+    std::size_t failed_total = 0;
+    for (std::size_t rep = 0; rep <= reps; ++rep) {
+        const bool warmup = rep == 0;
+        RequestLoop loop(endpoint, concurrency, milliseconds(args.count("timeout-ms", 1000)));
+        std::size_t ok = 0;
+        std::size_t failed = 0;
+        const Clock::time_point begin = Clock::now();
+        loop.run(
+            [&](Request& request) {
+                request.bytes = alive2_request(prefix + std::to_string(counter++), 20000);
+                request.reply_size = alive2_reply_size;
+                return true;
+            },
+            [&](const Response& response) {
+                if (response.fd >= 0) {
+                    ::close(response.fd);
+                }
+                if (response.status == Status::ok && registered(response.reply)) {
+                    ++ok;
+                    if (!warmup) {
+                        micros.push_back(static_cast<std::uint32_t>(
+                            duration_cast<microseconds>(response.latency).count()));
+                    }
+                } else {
+                    ++failed;
+                }
+            },
+            begin + duration_cast<Clock::duration>(warmup ? std::chrono::duration<double>(0.3)
+                                                          : duration));
+        if (warmup) {
+            continue;
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+        rates.push_back(static_cast<double>(ok) / seconds);
+        rate_list += (rate_list.empty() ? "" : ",") + fixed(rates.back(), 0);
+        ok_total += ok;
+        failed_total += failed;
+    }
+    std::sort(rates.begin(), rates.end());
+    line.add("status", "ok")
+        .add("rate", fixed(rates[rates.size() / 2], 0))
+        .add("rates", rate_list)
+        .add("p50_us", percentile(micros, 0.50))
+        .add("p99_us", percentile(micros, 0.99))
+        .add("ok", ok_total)
+        .add("failed", failed_total)
+        .add("reps", reps)
+        .add("concurrency", concurrency)
+        .add("duration_s", duration.count());
+    return 0;
+}
+
+// Registers until a refusal or the daemon's descriptor limit minus 2%, measures the daemon's
+// resident memory per registration, then checks every node with NAMES and PORT_PLEASE2.
+int scenario_capacity(const Args& args, std::size_t own_fd_limit) {
+    const Endpoint endpoint = endpoint_from(args);
+    const int pid = static_cast<int>(args.count("pid", 0));
+    const std::size_t daemon_limit = fd_limit_of(pid);
+    std::size_t target = args.count("target", daemon_limit - daemon_limit / 50);
+    // Room for the verification lookups and the in-flight registrations in this process.
+    const std::size_t own_room = own_fd_limit > 200 ? own_fd_limit - 200 : 0;
+    const bool capped = target > own_room;
+    target = std::min(target, own_room);
+    const std::size_t rss_before = proc_field_kib(pid, "VmRSS");
+    Registrations regs;
+    register_nodes(endpoint, args.text("prefix", default_prefix()), target, regs);
+    const std::size_t rss_after = proc_field_kib(pid, "VmRSS");
+    const std::size_t held = regs.fds.size();
+    const auto listed = count_listed(fetch_names(endpoint, milliseconds(5000)), regs.names);
+    const std::size_t found = count_found(endpoint, regs.names);
+    const double per_registration =
+        held == 0 ? 0.0
+                  : (static_cast<double>(rss_after) - static_cast<double>(rss_before)) * 1024.0 /
+                        static_cast<double>(held);
+    Line line;
+    line.add("scenario", "capacity")
+        .add("status", "ok")
+        .add("daemon_fd_limit", daemon_limit)
+        .add("target", target)
+        .add("target_capped_by_loadgen", capped ? "yes" : "no")
+        .add("held", held)
+        .add("stopped_by", regs.failure)
+        .add("register_s", fixed(regs.seconds, 2))
+        .add("listed", listed)
+        .add("found", found)
+        .add("rss_before_kib", rss_before)
+        .add("rss_after_kib", rss_after)
+        .add("bytes_per_registration", fixed(per_registration, 0));
+    return 0;
+}
+
+// Lookups from 127.0.0.1 while another local address holds `flood` idle connections.
+int scenario_flood(const Args& args) {
+    const Endpoint endpoint = endpoint_from(args);
+    const std::size_t nodes = args.count("nodes", 100);
+    Registrations regs;
+    register_nodes(endpoint, args.text("prefix", default_prefix()), nodes, regs);
+    Line line;
+    line.add("scenario", "flood").add("nodes", nodes).add("held", regs.fds.size());
+    if (regs.fds.empty()) {
+        line.add("status", "unsupported").add("why", regs.failure);
+        return 0;
+    }
+    Endpoint flooder = endpoint;
+    in_addr source{};
+    const std::string from = args.text("from", "127.0.0.2");
+    if (::inet_pton(AF_INET, from.c_str(), &source) != 1) {
+        throw std::invalid_argument("bad --from " + from);
+    }
+    flooder.source = source;
+    std::vector<int> flood = open_idle_connections(flooder, args.count("flood", 15000));
+    const std::size_t flood_opened = flood.size();
+    // Let the handshakes complete and the daemon react before measuring.
+    std::this_thread::sleep_for(milliseconds(args.count("settle-ms", 500)));
+
+    std::vector<std::string> requests;
+    for (const std::string& name : regs.names) {
+        requests.push_back(port_please2_request(name));
+    }
+    Measurement m = measure(
+        endpoint, args.count("concurrency", 16), milliseconds(args.count("timeout-ms", 1000)),
+        std::chrono::duration<double>(args.number("duration", 3)),
+        [&](std::size_t i) { return requests[(i * 7919) % requests.size()]; }, port2_found);
+    const std::size_t flood_open = count_open(flood);
+    const std::size_t registrations_open = count_open(regs.fds);
+    close_all(flood);
+    std::this_thread::sleep_for(milliseconds(300));
+    const std::size_t listed = count_listed(fetch_names(endpoint, milliseconds(3000)), regs.names);
+    const std::size_t total = m.ok + m.failed;
+    line.add("status", "ok")
+        .add("success_pct", fixed(total ? 100.0 * m.ok / total : 0.0, 2))
+        .add("rate", fixed(m.ok / m.seconds, 0))
+        .add("p50_us", percentile(m.micros, 0.50))
+        .add("p99_us", percentile(m.micros, 0.99))
+        .add("ok", m.ok)
+        .add("failed", m.failed)
+        .add("flood_opened", flood_opened)
+        .add("flood_open_at_end", flood_open)
+        .add("registrations_open", registrations_open)
+        .add("listed_after", listed);
+    return 0;
+}
+
+// Waits until the daemon answers NAMES (listing at most --max-nodes nodes, if given: a daemon
+// still closing the previous scenario's registrations is not ready). Exit 1 on --timeout-ms.
+int scenario_ping(const Args& args) {
+    const Endpoint endpoint = endpoint_from(args);
+    const std::size_t max_nodes = args.count("max-nodes", SIZE_MAX);
+    const Clock::time_point deadline = Clock::now() + milliseconds(args.count("timeout-ms", 5000));
+    while (Clock::now() < deadline) {
+        RequestLoop loop(endpoint, 1, milliseconds(500));
+        bool sent = false;
+        bool ready = false;
+        loop.run(
+            [&](Request& request) {
+                request.bytes = names_request;
+                return !std::exchange(sent, true);
+            },
+            [&](const Response& r) {
+                ready = r.status == Status::ok && r.reply.size() >= 4 &&
+                        parse_names(r.reply).size() <= max_nodes;
+            },
+            Clock::now() + milliseconds(600));
+        if (ready) {
+            return 0;
+        }
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    return 1;
+}
+
+// Prints a TCP port that is free on 127.0.0.1 right now.
+int scenario_free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        return 1;
+    }
+    std::cout << ntohs(address.sin_port) << std::endl;
+    ::close(fd);
+    return 0;
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << "usage: epmdx-loadgen lookups|names|churn|capacity|flood|ping|free-port "
+                     "--port P [--nodes N] [--concurrency C] [--duration S] [--reps R] ...\n";
+        return 2;
+    }
+    const std::string scenario = argv[1];
+    const Args args(argc, argv);
+    const std::size_t own_fd_limit = raise_fd_limit();
+    if (scenario == "lookups" || scenario == "names") {
+        return scenario_requests(args, scenario == "names");
+    }
+    if (scenario == "churn") {
+        return scenario_churn(args);
+    }
+    if (scenario == "capacity") {
+        return scenario_capacity(args, own_fd_limit);
+    }
+    if (scenario == "flood") {
+        return scenario_flood(args);
+    }
+    if (scenario == "ping") {
+        return scenario_ping(args);
+    }
+    if (scenario == "free-port") {
+        return scenario_free_port();
+    }
+    std::cerr << "epmdx-loadgen: unknown scenario " << scenario << "\n";
+    return 2;
+}
+
+}  // namespace
+}  // namespace epmdx::bench
+
+int main(int argc, char** argv) {
+    try {
+        return epmdx::bench::run(argc, argv);
+    } catch (const std::exception& error) {
+        std::cerr << "epmdx-loadgen: " << error.what() << "\n";
+        return 2;
+    }
+}

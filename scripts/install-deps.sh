@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building, testing and benchmarking epmdx needs, from Debian's archive only.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libasio-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev             # libFuzzer
+  erlang-base                          # OTP's epmd and erl: the reference for interop tests
+  gnuplot-nox                          # benchmark plot
+  iproute2 procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

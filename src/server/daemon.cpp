@@ -1,0 +1,134 @@
+#include "daemon.hpp"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/io_context.hpp>
+#include <csignal>
+#include <cstdlib>
+
+#include "listeners.hpp"
+#include "log.hpp"
+#include "server.hpp"
+
+#ifdef EPMDX_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+namespace epmdx::server {
+namespace {
+
+// Raises the soft descriptor limit to the hard one; returns the limit now in force.
+std::size_t raise_descriptor_limit(Logger& log) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+    // An unlimited hard limit is still capped by the kernel's nr_open; ask for a large value.
+    const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    if (limit.rlim_cur < wanted) {
+        rlimit raised = limit;
+        raised.rlim_cur = wanted;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        } else {
+            log.perror(1, errno, "cannot raise the open file limit to %llu",
+                       static_cast<unsigned long long>(wanted));
+        }
+    }
+    return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+// Descriptors kept back from connections: stdio, listeners, the event loop's own, syslog.
+std::size_t default_max_connections(std::size_t descriptor_limit) {
+    const std::size_t reserve = std::max<std::size_t>(32, descriptor_limit / 100);
+    return descriptor_limit > reserve * 2 ? descriptor_limit - reserve : descriptor_limit / 2;
+}
+
+// The reference's daemonizing: double fork, new session, stdio on /dev/null.
+bool daemonize(Logger& log) {
+    if (const pid_t pid = ::fork(); pid < 0) {
+        log.perror(0, errno, "fork");
+        return false;
+    } else if (pid > 0) {
+        std::_Exit(0);
+    }
+    if (::setsid() < 0) {
+        log.perror(0, errno, "setsid");
+        return false;
+    }
+    std::signal(SIGHUP, SIG_IGN);
+    if (const pid_t pid = ::fork(); pid < 0) {
+        log.perror(0, errno, "fork");
+        return false;
+    } else if (pid > 0) {
+        std::_Exit(0);
+    }
+    if (::chdir("/") != 0) {
+        log.perror(0, errno, "chdir");
+        return false;
+    }
+    ::umask(0);
+    const int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+        ::dup2(null_fd, 0);
+        ::dup2(null_fd, 1);
+        ::dup2(null_fd, 2);
+        if (null_fd > 2) ::close(null_fd);
+    }
+    log.use_syslog();
+    return true;
+}
+
+void notify_systemd([[maybe_unused]] const char* state) {
+#ifdef EPMDX_HAVE_SYSTEMD
+    sd_notify(0, state);
+#endif
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    Logger log(options.debug_level);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    ListenPlan plan;
+    if (!options.systemd) {
+        plan = plan_listen_addresses(options.address_list);
+        if (!plan.error.empty()) {
+            log.printf(0, "%s", plan.error.c_str());
+            return 1;
+        }
+    }
+    if (options.daemonize && !daemonize(log)) return 1;
+
+    const std::size_t descriptor_limit = raise_descriptor_limit(log);
+    asio::io_context io(1);
+    Listeners listeners = options.systemd ? adopt_systemd_listeners(io, log)
+                                          : open_listeners(io, plan, options.port, log);
+    if (listeners.exit_code) {
+        if (options.systemd) {
+            notify_systemd(("STATUS=Exited.\nERRNO=" + std::to_string(*listeners.exit_code)).c_str());
+        }
+        return *listeners.exit_code;
+    }
+    const std::size_t max_connections = options.max_connections != 0
+                                            ? options.max_connections
+                                            : default_max_connections(descriptor_limit);
+    log.printf(1, "epmdx running on port %d, up to %zu connections (open file limit %zu)",
+               options.port, max_connections, descriptor_limit);
+
+    Server server(io, options, log, std::move(listeners.acceptors), max_connections);
+    server.start();
+    if (options.systemd) {
+        notify_systemd(("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" +
+                        std::to_string(::getpid()))
+                           .c_str());
+    }
+    io.run();
+    if (options.systemd) notify_systemd("STATUS=Exited.\nERRNO=0");
+    return 0;
+}
+
+}  // namespace epmdx::server

@@ -1,0 +1,149 @@
+#include "listeners.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#ifdef EPMDX_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+namespace epmdx::server {
+
+ListenPlan plan_listen_addresses(std::string_view address_list) {
+    ListenPlan plan;
+    std::vector<std::string_view> tokens;
+    for (std::size_t pos = 0; pos < address_list.size();) {
+        const std::size_t start = address_list.find_first_not_of(", ", pos);
+        if (start == std::string_view::npos) break;
+        const std::size_t end = std::min(address_list.find_first_of(", ", start), address_list.size());
+        tokens.push_back(address_list.substr(start, end - start));
+        pos = end;
+    }
+    if (tokens.empty()) {
+        plan.addresses = {{asio::ip::address_v4::any(), true}, {asio::ip::address_v6::any(), true}};
+        return plan;
+    }
+    plan.addresses = {{asio::ip::address_v4::loopback(), true},
+                      {asio::ip::address_v6::loopback(), true}};
+    for (const std::string_view token : tokens) {
+        if (token == "127.0.0.1" || token == "::1") continue;
+        const std::string text(token);
+        std::error_code ec;
+        asio::ip::address address = asio::ip::make_address_v6(text, ec);
+        if (ec) address = asio::ip::make_address_v4(text, ec);
+        if (ec) {
+            plan.error = "cannot parse IP address \"" + text + "\"";
+            return plan;
+        }
+        if (plan.addresses.size() == max_listeners) {
+            plan.error = "cannot listen on more than " + std::to_string(max_listeners) +
+                         " IP addresses";
+            return plan;
+        }
+        plan.addresses.push_back({address, false});
+    }
+    return plan;
+}
+
+Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint16_t port,
+                         Logger& log) {
+    Listeners result;
+    for (const ListenAddress& entry : plan.addresses) {
+        const asio::ip::tcp::endpoint endpoint(entry.address, port);
+        Acceptor acceptor(io);
+        std::error_code ec;
+        acceptor.open(endpoint.protocol(), ec);
+        if (ec == std::errc::address_family_not_supported ||
+            ec == std::errc::protocol_not_supported) {
+            log.printf(0, "warning: no %s support, not listening on %s",
+                       entry.address.is_v6() ? "IPv6" : "IPv4", entry.address.to_string().c_str());
+            continue;
+        }
+        if (ec) {
+            log.perror(0, ec.value(), "error opening stream socket");
+            result.exit_code = 1;
+            return result;
+        }
+        if (entry.address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+        acceptor.set_option(Acceptor::reuse_address(true), ec);
+        acceptor.bind(endpoint, ec);
+        if (ec == std::errc::address_in_use) {
+            // Another epmd holds the port: that one serves, this one leaves quietly.
+            log.printf(1, "there is already a epmd running at port %d on ipaddr %s", port,
+                       entry.address.to_string().c_str());
+            result.exit_code = 0;
+            return result;
+        }
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            if (entry.implicit) {
+                // No ::1 (IPv6 disabled) or no such loopback: the reference dies here; we go on.
+                log.printf(0, "warning: cannot listen on %s: %s",
+                           entry.address.to_string().c_str(), ec.message().c_str());
+                continue;
+            }
+            log.printf(0, "failed to bind socket on %s: %s", entry.address.to_string().c_str(),
+                       ec.message().c_str());
+            result.exit_code = 1;
+            return result;
+        }
+        acceptor.non_blocking(true, ec);
+        result.acceptors.push_back(std::move(acceptor));
+    }
+    if (result.acceptors.empty()) {
+        log.printf(0, "unable to bind any address");
+        result.exit_code = 1;
+    }
+    return result;
+}
+
+Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
+    Listeners result;
+#ifdef EPMDX_HAVE_SYSTEMD
+    const int count = sd_listen_fds(0);
+    if (count < 0) {
+        log.perror(0, -count, "failed to get the sockets from systemd");
+        result.exit_code = 1;
+        return result;
+    }
+    if (count == 0) {
+        log.printf(0, "systemd provides no sockets");
+        result.exit_code = 1;
+        return result;
+    }
+    if (static_cast<std::size_t>(count) > max_listeners) {
+        log.printf(0, "cannot listen on more than %zu IP addresses", max_listeners);
+        result.exit_code = 1;
+        return result;
+    }
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+            log.perror(0, errno, "systemd socket %d", fd);
+            result.exit_code = 1;
+            return result;
+        }
+        const auto protocol = address.ss_family == AF_INET6 ? asio::ip::tcp::v6()
+                                                            : asio::ip::tcp::v4();
+        Acceptor acceptor(io);
+        std::error_code ec;
+        acceptor.assign(protocol, fd, ec);
+        if (!ec) acceptor.non_blocking(true, ec);
+        if (ec) {
+            log.printf(0, "cannot use systemd socket %d: %s", fd, ec.message().c_str());
+            result.exit_code = 1;
+            return result;
+        }
+        result.acceptors.push_back(std::move(acceptor));
+    }
+#else
+    log.printf(0, "this epmdx was built without systemd support");
+    result.exit_code = 1;
+#endif
+    return result;
+}
+
+}  // namespace epmdx::server

@@ -1,0 +1,38 @@
+// Everything the daemon is configured with. Filled by the command line (src/cli) from flags and
+// environment variables; read by the server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "access.hpp"
+
+namespace epmdx::server {
+
+struct DaemonOptions {
+    // The port to bind and the port reported in NAMES/DUMP headers.
+    std::uint16_t port = 4369;
+    // Explicit listen addresses (from -address or ERL_EPMD_ADDRESS), not yet parsed.
+    // Empty: listen on 0.0.0.0 and [::]. Otherwise 127.0.0.1 and ::1 are added first.
+    std::string address_list;
+    int debug_level = 0;
+    bool daemonize = false;
+    bool relaxed_command_check = false;
+    bool systemd = false;  // take listening sockets from systemd (socket activation)
+    int packet_timeout_s = 60;
+    int delay_accept_s = 0;
+    int delay_write_s = 0;
+
+    // epmdx additions.
+    // Most connections held at once; 0 = derived from RLIMIT_NOFILE after raising it.
+    std::size_t max_connections = 0;
+    // Most not-yet-registered connections from one source address; 0 = no limit.
+    std::size_t max_pending_per_address = 256;
+    // Who may ask NAMES / PORT_PLEASE2. Default: anyone, as OTP's epmd.
+    AccessRule names_access;
+    AccessRule port_please_access;
+};
+
+}  // namespace epmdx::server

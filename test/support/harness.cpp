@@ -1,0 +1,479 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace epmdx::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+int remaining_ms(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+bool sockaddr_for(const std::string& address, std::uint16_t port, sockaddr_storage& storage,
+                  socklen_t& length) {
+    std::memset(&storage, 0, sizeof storage);
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        length = sizeof(sockaddr_in);
+        return true;
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        length = sizeof(sockaddr_in6);
+        return true;
+    }
+    return false;
+}
+
+std::string u16(std::uint16_t v) {
+    return {static_cast<char>(v >> 8), static_cast<char>(v & 0xFF)};
+}
+
+std::filesystem::path temp_log_path() {
+    static int counter = 0;
+    return std::filesystem::temp_directory_path() /
+           ("epmdx-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
+}
+
+// Reads whatever arrives on fd until EOF or the deadline; appends to out.
+void drain(int fd, std::string& out, Clock::time_point deadline) {
+    char buf[65536];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, remaining_ms(deadline));
+        if (ready <= 0) return;
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) return;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+// argv and envp for execve, built before fork so the child only calls async-signal-safe code.
+struct ExecArgs {
+    std::vector<std::string> strings;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+
+    ExecArgs(const std::vector<std::string>& args, const Env& env,
+             const std::vector<std::string>& unset_env) {
+        std::vector<std::string> env_strings;
+        for (char** e = environ; *e; ++e) {
+            const std::string entry = *e;
+            const std::string key = entry.substr(0, entry.find('='));
+            bool dropped = false;
+            for (const auto& [k, v] : env) dropped = dropped || k == key;
+            for (const auto& k : unset_env) dropped = dropped || k == key;
+            if (!dropped) env_strings.push_back(entry);
+        }
+        for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+        strings = args;
+        strings.insert(strings.end(), env_strings.begin(), env_strings.end());
+        for (std::size_t i = 0; i < strings.size(); ++i) {
+            (i < args.size() ? argv : envp).push_back(strings[i].data());
+        }
+        argv.push_back(nullptr);
+        envp.push_back(nullptr);
+    }
+};
+
+}  // namespace
+
+std::string epmdx_binary() { return EPMDX_BINARY; }
+std::string otp_epmd_binary() { return OTP_EPMD_BINARY; }
+std::string erl_binary() { return ERL_BINARY; }
+
+std::uint16_t free_port() {
+    // Ask the kernel for an ephemeral port on IPv4, then make sure ::1 has it free as well.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        const int v4 = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(v4, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind");
+        socklen_t len = sizeof addr;
+        ::getsockname(v4, reinterpret_cast<sockaddr*>(&addr), &len);
+        const std::uint16_t port = ntohs(addr.sin_port);
+        ::close(v4);
+        const int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+        sockaddr_in6 addr6{};
+        addr6.sin6_family = AF_INET6;
+        addr6.sin6_addr = in6addr_loopback;
+        addr6.sin6_port = htons(port);
+        const bool v6_free =
+            v6 < 0 || ::bind(v6, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6) == 0;
+        if (v6 >= 0) ::close(v6);
+        if (v6_free) return port;
+    }
+    throw std::runtime_error("no free port");
+}
+
+// ---- Process ---------------------------------------------------------------------------------
+
+Process Process::spawn(const std::vector<std::string>& argv, const Env& env,
+                       const std::vector<std::string>& unset_env,
+                       const std::filesystem::path& output_file) {
+    ExecArgs exec(argv, env, unset_env);
+    const pid_t pid = ::fork();
+    if (pid < 0) fail("fork");
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        const int null_in = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_in, 0);
+        if (!output_file.empty()) {
+            const int out = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
+        }
+        ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
+        _exit(127);
+    }
+    Process p;
+    p.pid_ = pid;
+    return p;
+}
+
+Process::Process(Process&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), status_(other.status_) {}
+
+Process& Process::operator=(Process&& other) noexcept {
+    if (this != &other) {
+        kill();
+        pid_ = std::exchange(other.pid_, -1);
+        status_ = other.status_;
+    }
+    return *this;
+}
+
+Process::~Process() { kill(); }
+
+bool Process::running() { return pid_ > 0 && !wait(0ms).has_value(); }
+
+std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
+    if (status_) return status_;
+    if (pid_ <= 0) return std::nullopt;
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        int raw = 0;
+        const pid_t r = ::waitpid(pid_, &raw, WNOHANG);
+        if (r == pid_) {
+            status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+            return status_;
+        }
+        if (Clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(5ms);
+    }
+}
+
+void Process::signal(int sig) {
+    if (pid_ > 0 && !status_) ::kill(pid_, sig);
+}
+
+void Process::kill() {
+    if (pid_ > 0 && !status_) {
+        ::kill(-pid_, SIGKILL);  // its whole process group: erl starts helpers
+        ::kill(pid_, SIGKILL);
+        wait(5s);
+    }
+}
+
+RunResult run(const std::vector<std::string>& argv, const Env& env,
+              const std::vector<std::string>& unset_env, std::chrono::milliseconds timeout) {
+    int out_pipe[2];
+    int err_pipe[2];
+    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) fail("pipe");
+    ExecArgs exec(argv, env, unset_env);
+    const pid_t pid = ::fork();
+    if (pid < 0) fail("fork");
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        const int null_in = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_in, 0);
+        ::dup2(out_pipe[1], 1);
+        ::dup2(err_pipe[1], 2);
+        ::close(out_pipe[0]);
+        ::close(err_pipe[0]);
+        ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
+        _exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    RunResult result;
+    const auto deadline = Clock::now() + timeout;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_fds = 2;
+    char buf[65536];
+    while (open_fds > 0 && remaining_ms(deadline) > 0) {
+        if (::poll(fds, 2, remaining_ms(deadline)) <= 0) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    for (auto& p : fds) {
+        if (p.fd >= 0) ::close(p.fd);
+    }
+    for (;;) {
+        int raw = 0;
+        const pid_t r = ::waitpid(pid, &raw, WNOHANG);
+        if (r == pid) {
+            result.exit_code = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+            break;
+        }
+        if (remaining_ms(deadline) == 0) {
+            ::kill(-pid, SIGKILL);
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &raw, 0);
+            result.exit_code = -1;
+            break;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    return result;
+}
+
+// ---- Daemon ----------------------------------------------------------------------------------
+
+Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args, const Env& env,
+                     std::vector<std::string> address_args) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        Daemon d;
+        d.kind_ = kind;
+        d.port_ = free_port();
+        d.log_file_ = temp_log_path();
+        std::vector<std::string> argv = {kind == DaemonKind::epmdx ? epmdx_binary()
+                                                                    : otp_epmd_binary(),
+                                         "-port", std::to_string(d.port_)};
+        argv.insert(argv.end(), address_args.begin(), address_args.end());
+        argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+        d.process_ = Process::spawn(argv, env,
+                                    {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS",
+                                     "ERL_EPMD_RELAXED_COMMAND_CHECK"},
+                                    d.log_file_);
+        if (wait_for_port(d.port_, 10s) && d.process_.running()) return d;
+        // Lost a race for the port (a busy port makes epmd exit 0): try another one.
+    }
+    throw std::runtime_error("daemon did not start");
+}
+
+std::string Daemon::log() const {
+    std::ifstream in(log_file_, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
+                      const Env& env) const {
+    std::vector<std::string> argv = {client == DaemonKind::epmdx ? epmdx_binary()
+                                                                  : otp_epmd_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Env full_env = env;
+    full_env.emplace_back("ERL_EPMD_PORT", std::to_string(port_));
+    return run(argv, full_env, {"ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"});
+}
+
+bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(port);
+        const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (ok) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+// ---- Conn ------------------------------------------------------------------------------------
+
+Conn Conn::open(std::uint16_t port, const std::string& address, const std::string& bind_address) {
+    sockaddr_storage target{};
+    socklen_t target_len = 0;
+    if (!sockaddr_for(address, port, target, target_len)) {
+        throw std::runtime_error("bad address " + address);
+    }
+    const int fd = ::socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket");
+    if (!bind_address.empty()) {
+        sockaddr_storage local{};
+        socklen_t local_len = 0;
+        sockaddr_for(bind_address, 0, local, local_len);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+            ::close(fd);
+            fail("bind " + bind_address);
+        }
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&target), target_len) != 0) {
+        ::close(fd);
+        fail("connect " + address + ":" + std::to_string(port));
+    }
+    return Conn(fd);
+}
+
+Conn::Conn(Conn&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+Conn& Conn::operator=(Conn&& other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
+Conn::~Conn() { close(); }
+
+void Conn::send(std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n < 0) fail("send");
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string Conn::read_until_close(std::chrono::milliseconds timeout) {
+    std::string out;
+    drain(fd_, out, Clock::now() + timeout);
+    return out;
+}
+
+std::string Conn::read_exact(std::size_t n, std::chrono::milliseconds timeout) {
+    std::string out;
+    const auto deadline = Clock::now() + timeout;
+    char buf[4096];
+    while (out.size() < n) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;
+        const ssize_t got = ::read(fd_, buf, std::min(sizeof buf, n - out.size()));
+        if (got <= 0) break;
+        out.append(buf, static_cast<std::size_t>(got));
+    }
+    return out;
+}
+
+bool Conn::closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) return false;
+        const ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n <= 0) return true;
+    }
+}
+
+void Conn::close() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+}
+
+// ---- Packets ---------------------------------------------------------------------------------
+
+std::string frame(std::string_view body) {
+    return u16(static_cast<std::uint16_t>(body.size())) + std::string(body);
+}
+
+std::string alive2_request(std::string_view name, std::uint16_t node_port, std::uint16_t highest,
+                           std::uint16_t lowest, std::uint8_t node_type, std::string_view extra) {
+    std::string body = "x" + u16(node_port);
+    body += static_cast<char>(node_type);
+    body += '\0';  // protocol: TCP/IPv4
+    body += u16(highest) + u16(lowest) + u16(static_cast<std::uint16_t>(name.size()));
+    body += name;
+    body += u16(static_cast<std::uint16_t>(extra.size()));
+    body += extra;
+    return frame(body);
+}
+
+std::string port_please_request(std::string_view name) { return frame("z" + std::string(name)); }
+std::string names_request() { return frame("n"); }
+std::string dump_request() { return frame("d"); }
+std::string kill_request() { return frame("k"); }
+std::string stop_request(std::string_view name) { return frame("s" + std::string(name)); }
+
+std::string exchange(std::uint16_t port, std::string_view bytes,
+                     std::chrono::milliseconds timeout) {
+    Conn c = Conn::open(port);
+    c.send(bytes);
+    return c.read_until_close(timeout);
+}
+
+Registration register_node(std::uint16_t epmd_port, std::string_view name,
+                           std::uint16_t node_port, std::uint16_t highest) {
+    Registration r{Conn::open(epmd_port), {}};
+    r.conn.send(alive2_request(name, node_port, highest));
+    r.reply = r.conn.read_exact(highest >= 6 ? 6 : 4);
+    return r;
+}
+
+std::vector<std::string> names_in(std::string_view names_reply) {
+    std::vector<std::string> names;
+    if (names_reply.size() < 4) return names;
+    std::string_view rest = names_reply.substr(4);
+    while (!rest.empty()) {
+        const std::size_t end = rest.find('\n');
+        std::string_view line = rest.substr(0, end);
+        constexpr std::string_view prefix = "name ";
+        const std::size_t at = line.rfind(" at port ");
+        if (line.starts_with(prefix) && at != std::string_view::npos) {
+            names.emplace_back(line.substr(prefix.size(), at - prefix.size()));
+        }
+        if (end == std::string_view::npos) break;
+        rest.remove_prefix(end + 1);
+    }
+    return names;
+}
+
+std::string hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (const char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        if (!out.empty()) out += ' ';
+        out += digits[b >> 4];
+        out += digits[b & 0xF];
+    }
+    return out;
+}
+
+}  // namespace epmdx::test

@@ -1,0 +1,154 @@
+// Shared by the black-box, differential and interop tests: start daemons on test ports, run
+// commands, and talk raw bytes over loopback.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace epmdx::test {
+
+using namespace std::chrono_literals;
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+// Paths fixed at configure time.
+std::string epmdx_binary();
+std::string otp_epmd_binary();
+std::string erl_binary();
+
+// A TCP port that nothing listens on right now, on 127.0.0.1 or ::1.
+std::uint16_t free_port();
+
+// A child process, killed (SIGKILL) and reaped when the object dies unless waited for.
+class Process {
+public:
+    Process() = default;
+    // argv[0] is the program path. env adds to (or overrides) this process's environment; a
+    // value of std::nullopt-like "\x01unset" is not supported: use unset_env instead.
+    static Process spawn(const std::vector<std::string>& argv, const Env& env = {},
+                         const std::vector<std::string>& unset_env = {},
+                         const std::filesystem::path& output_file = {});
+    Process(Process&& other) noexcept;
+    Process& operator=(Process&& other) noexcept;
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    ~Process();
+
+    pid_t pid() const { return pid_; }
+    bool running();
+    // Exit code (or 128 + signal); nullopt if still running after the timeout.
+    std::optional<int> wait(std::chrono::milliseconds timeout = 10s);
+    void signal(int sig);
+    void kill();
+
+private:
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+};
+
+struct RunResult {
+    int exit_code = -1;  // 128 + signal if killed; -1 if timed out
+    std::string out;
+    std::string err;
+};
+// Runs a command to completion, capturing stdout and stderr separately.
+RunResult run(const std::vector<std::string>& argv, const Env& env = {},
+              const std::vector<std::string>& unset_env = {},
+              std::chrono::milliseconds timeout = 15s);
+
+enum class DaemonKind { epmdx, otp };
+
+// A daemon listening on a fresh test port (on 127.0.0.1 and ::1 unless args say otherwise).
+class Daemon {
+public:
+    // Extra args are appended after "-port N". Pass address_args = {} to listen on all addresses.
+    static Daemon start(DaemonKind kind, const std::vector<std::string>& extra_args = {},
+                        const Env& env = {},
+                        std::vector<std::string> address_args = {"-address", "127.0.0.1"});
+    std::uint16_t port() const { return port_; }
+    pid_t pid() const { return process_.pid(); }
+    Process& process() { return process_; }
+    DaemonKind kind() const { return kind_; }
+    // Everything the daemon wrote to stdout and stderr so far.
+    std::string log() const;
+    // Runs the given daemon binary as a client against this daemon ({"-names"} etc.), with
+    // ERL_EPMD_PORT set to this daemon's port.
+    RunResult cli(DaemonKind client, const std::vector<std::string>& args, const Env& env = {}) const;
+
+private:
+    DaemonKind kind_ = DaemonKind::epmdx;
+    std::uint16_t port_ = 0;
+    std::filesystem::path log_file_;
+    Process process_;
+};
+
+// Waits until something accepts TCP connections on 127.0.0.1:port.
+bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+
+// A raw client connection.
+class Conn {
+public:
+    // Connects to address:port; bind_address, if set, is the local source address.
+    static Conn open(std::uint16_t port, const std::string& address = "127.0.0.1",
+                     const std::string& bind_address = {});
+    Conn(Conn&& other) noexcept;
+    Conn& operator=(Conn&& other) noexcept;
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+    ~Conn();
+
+    int fd() const { return fd_; }
+    void send(std::string_view bytes);
+    // Reads until the peer closes (EOF or reset) or the timeout passes.
+    std::string read_until_close(std::chrono::milliseconds timeout = 5s);
+    // Reads exactly n bytes unless the peer closes or the timeout passes first.
+    std::string read_exact(std::size_t n, std::chrono::milliseconds timeout = 5s);
+    // True if the peer closes within the timeout (any unread data is discarded).
+    bool closed_within(std::chrono::milliseconds timeout);
+    // Stops reading and writing; the peer sees EOF.
+    void close();
+
+private:
+    explicit Conn(int fd) : fd_(fd) {}
+    int fd_ = -1;
+};
+
+// [Len:16] + body.
+std::string frame(std::string_view body);
+// An ALIVE2_REQ packet (framed).
+std::string alive2_request(std::string_view name, std::uint16_t node_port,
+                           std::uint16_t highest = 6, std::uint16_t lowest = 5,
+                           std::uint8_t node_type = 77, std::string_view extra = {});
+// PORT_PLEASE2 / NAMES / DUMP / KILL / STOP packets (framed).
+std::string port_please_request(std::string_view name);
+std::string names_request();
+std::string dump_request();
+std::string kill_request();
+std::string stop_request(std::string_view name);
+
+// Connects, sends, reads until the server closes.
+std::string exchange(std::uint16_t port, std::string_view bytes,
+                     std::chrono::milliseconds timeout = 5s);
+
+// A registration held open: sends ALIVE2 and reads its reply (6 or 4 bytes).
+struct Registration {
+    Conn conn;
+    std::string reply;
+};
+Registration register_node(std::uint16_t epmd_port, std::string_view name,
+                           std::uint16_t node_port, std::uint16_t highest = 6);
+
+// The names in a NAMES reply (after the 4-byte header), in order.
+std::vector<std::string> names_in(std::string_view names_reply);
+
+// Hex for assertion messages.
+std::string hex(std::string_view bytes);
+
+}  // namespace epmdx::test
