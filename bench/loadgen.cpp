@@ -12,10 +12,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -142,7 +143,8 @@ std::unordered_set<std::string> parse_names(std::string_view reply) {
     return names;
 }
 
-const char* describe(Status status) {
+// Why a registration failed. A complete reply that is not a success is an ALIVE2 error reply.
+const char* describe_failure(Status status) {
     switch (status) {
         case Status::ok:
             return "error-reply";
@@ -199,7 +201,7 @@ void register_nodes(const Endpoint& endpoint, const std::string& prefix, std::si
                 ::close(response.fd);
             }
             if (!failed) {
-                out.failure = describe(response.status);
+                out.failure = describe_failure(response.status);
             }
             failed = true;
         },
@@ -214,22 +216,30 @@ struct Measurement {
     std::vector<std::uint32_t> micros;  // latency of every successful request
 };
 
-// Keeps `concurrency` one-shot requests in flight for `duration`.
+// What a timed phase sends, and which replies count as successes.
+struct Workload {
+    std::function<void(std::size_t, Request&)> make;
+    std::function<bool(std::string_view)> valid;
+};
+
+// Keeps `concurrency` one-shot requests in flight for `duration`. A registration's connection
+// is closed as soon as its reply is in (which unregisters the node: churn).
 Measurement measure(const Endpoint& endpoint, std::size_t concurrency, milliseconds timeout,
-                    std::chrono::duration<double> duration,
-                    const std::function<std::string(std::size_t)>& make_request,
-                    const std::function<bool(std::string_view)>& valid) {
+                    std::chrono::duration<double> duration, const Workload& workload) {
     Measurement result;
     RequestLoop loop(endpoint, concurrency, timeout);
     std::size_t issued = 0;
     const Clock::time_point begin = Clock::now();
     loop.run(
         [&](Request& request) {
-            request.bytes = make_request(issued++);
+            workload.make(issued++, request);
             return true;
         },
         [&](const Response& response) {
-            if (response.status == Status::ok && valid(response.reply)) {
+            if (response.fd >= 0) {
+                ::close(response.fd);
+            }
+            if (response.status == Status::ok && workload.valid(response.reply)) {
                 ++result.ok;
                 result.micros.push_back(static_cast<std::uint32_t>(
                     duration_cast<microseconds>(response.latency).count()));
@@ -253,58 +263,102 @@ std::uint32_t percentile(std::vector<std::uint32_t>& values, double fraction) {
 }
 
 std::string fixed(double value, int decimals) {
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f", decimals, value);
-    return text;
+    std::ostringstream text;
+    text.setf(std::ios::fixed);
+    text.precision(decimals);
+    text << value;
+    return text.str();
 }
 
-// Runs `reps` timed repetitions after a short warm-up and prints the median rate with the
-// p50/p99 latency over every repetition.
-void repeated(const Args& args, Line& line, const Endpoint& endpoint,
-              const std::function<std::string(std::size_t)>& make_request,
-              const std::function<bool(std::string_view)>& valid) {
-    const std::size_t concurrency = args.count("concurrency", 16);
-    const milliseconds timeout(args.count("timeout-ms", 1000));
-    const std::chrono::duration<double> duration(args.number("duration", 3));
-    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
-    measure(endpoint, concurrency, timeout, std::chrono::duration<double>(0.3), make_request,
-            valid);
+// A daemon under test in a timed scenario; workload is unset if it could not be prepared.
+struct Target {
+    Endpoint endpoint;
+    std::uint16_t port = 0;
+    std::optional<Workload> workload;
     std::vector<double> rates;
     std::vector<std::uint32_t> micros;
     std::size_t ok = 0;
     std::size_t failed = 0;
-    std::string rate_list;
-    for (std::size_t i = 0; i < reps; ++i) {
-        Measurement m = measure(endpoint, concurrency, timeout, duration, make_request, valid);
-        rates.push_back(static_cast<double>(m.ok) / m.seconds);
-        rate_list += (i ? "," : "") + fixed(rates.back(), 0);
-        ok += m.ok;
-        failed += m.failed;
-        micros.insert(micros.end(), m.micros.begin(), m.micros.end());
+};
+
+// Warms every target up for 0.3 s, then runs `reps` timed phases on each, taking turns so that
+// a change in the machine's load hits every daemon alike. Fills in each target's figures.
+void measure_interleaved(const Args& args, std::vector<Target>& targets) {
+    const std::size_t concurrency = args.count("concurrency", 16);
+    const milliseconds timeout(args.count("timeout-ms", 1000));
+    const std::chrono::duration<double> duration(args.number("duration", 3));
+    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
+    for (Target& target : targets) {
+        if (target.workload) {
+            measure(target.endpoint, concurrency, timeout, std::chrono::duration<double>(0.3),
+                    *target.workload);
+        }
     }
-    std::vector<double> sorted = rates;
+    for (std::size_t i = 0; i < reps; ++i) {
+        for (Target& target : targets) {
+            if (!target.workload) {
+                continue;
+            }
+            Measurement m =
+                measure(target.endpoint, concurrency, timeout, duration, *target.workload);
+            target.rates.push_back(static_cast<double>(m.ok) / m.seconds);
+            target.ok += m.ok;
+            target.failed += m.failed;
+            target.micros.insert(target.micros.end(), m.micros.begin(), m.micros.end());
+        }
+    }
+}
+
+// The median rate of a target's phases and the p50/p99 latency over all of them.
+void add_rates(const Args& args, Line& line, Target& target) {
+    std::string rate_list;
+    for (const double rate : target.rates) {
+        rate_list += (rate_list.empty() ? "" : ",") + fixed(rate, 0);
+    }
+    std::vector<double> sorted = target.rates;
     std::sort(sorted.begin(), sorted.end());
     line.add("status", "ok")
         .add("rate", fixed(sorted[sorted.size() / 2], 0))
         .add("rates", rate_list)
-        .add("p50_us", percentile(micros, 0.50))
-        .add("p99_us", percentile(micros, 0.99))
-        .add("ok", ok)
-        .add("failed", failed)
-        .add("reps", reps)
-        .add("concurrency", concurrency)
+        .add("p50_us", percentile(target.micros, 0.50))
+        .add("p99_us", percentile(target.micros, 0.99))
+        .add("ok", target.ok)
+        .add("failed", target.failed)
+        .add("reps", target.rates.size())
+        .add("concurrency", args.count("concurrency", 16))
         .add("duration_s", args.number("duration", 3));
 }
 
-Endpoint endpoint_from(const Args& args) {
+Endpoint endpoint_to(const Args& args, std::uint16_t port) {
     Endpoint endpoint;
     endpoint.target.sin_family = AF_INET;
-    endpoint.target.sin_port = htons(static_cast<std::uint16_t>(args.count("port", 0)));
+    endpoint.target.sin_port = htons(port);
     const std::string host = args.text("host", "127.0.0.1");
     if (::inet_pton(AF_INET, host.c_str(), &endpoint.target.sin_addr) != 1) {
         throw std::invalid_argument("bad --host " + host);
     }
     return endpoint;
+}
+
+Endpoint endpoint_from(const Args& args) {
+    return endpoint_to(args, static_cast<std::uint16_t>(args.count("port", 0)));
+}
+
+// --port P1,P2,...: the daemons a timed scenario compares.
+std::vector<Target> targets_from(const Args& args) {
+    std::vector<Target> targets;
+    std::istringstream ports(args.text("port", ""));
+    std::string port;
+    while (std::getline(ports, port, ',')) {
+        Target target;
+        target.port = static_cast<std::uint16_t>(std::stoul(port));
+        target.endpoint = endpoint_to(args, target.port);
+        targets.push_back(std::move(target));
+    }
+    if (targets.empty()) {
+        throw std::invalid_argument("--port is required");
+    }
+    return targets;
 }
 
 std::string default_prefix() {
@@ -387,104 +441,73 @@ std::size_t fd_limit_of(int pid) {
 
 // ---- Scenarios --------------------------------------------------------------------------------
 
-// Lookups (or NAMES requests) per second with `nodes` registered nodes.
+// Lookups (or NAMES requests) per second with `nodes` registered nodes, on each daemon of
+// --port; one result line per daemon.
 int scenario_requests(const Args& args, bool names) {
-    const Endpoint endpoint = endpoint_from(args);
     const std::size_t nodes = args.count("nodes", 1);
-    Registrations regs;
-    register_nodes(endpoint, args.text("prefix", default_prefix()), nodes, regs);
-    Line line;
-    line.add("scenario", names ? "names" : "lookups")
-        .add("nodes", nodes)
-        .add("held", regs.fds.size());
-    if (regs.fds.size() < nodes) {
-        line.add("status", "unsupported").add("why", regs.failure);
-        return 0;
-    }
-    if (names) {
-        repeated(
-            args, line, endpoint, [](std::size_t) { return names_request; },
-            [nodes](std::string_view reply) {
-                return reply.size() >= 4 && static_cast<std::size_t>(std::count(
-                                                reply.begin(), reply.end(), '\n')) >= nodes;
-            });
-    } else {
-        // Spread the lookups over every registered name.
-        std::vector<std::string> requests;
-        for (const std::string& name : regs.names) {
-            requests.push_back(port_please2_request(name));
+    std::vector<Target> targets = targets_from(args);
+    std::vector<std::unique_ptr<Registrations>> registrations;
+    std::vector<std::vector<std::string>> requests(targets.size());
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+        auto& regs = *registrations.emplace_back(std::make_unique<Registrations>());
+        register_nodes(targets[t].endpoint, args.text("prefix", default_prefix()), nodes, regs);
+        if (regs.fds.size() < nodes) {
+            close_all(regs.fds);  // the daemon is full: let it serve the others' checks
+            continue;
         }
-        repeated(
-            args, line, endpoint,
-            [&](std::size_t i) { return requests[(i * 7919) % requests.size()]; }, port2_found);
+        if (names) {
+            targets[t].workload = Workload{
+                [](std::size_t, Request& request) { request.bytes = names_request; },
+                [nodes](std::string_view reply) {
+                    return reply.size() >= 4 && static_cast<std::size_t>(std::count(
+                                                    reply.begin(), reply.end(), '\n')) >= nodes;
+                }};
+            continue;
+        }
+        for (const std::string& name : regs.names) {
+            requests[t].push_back(port_please2_request(name));
+        }
+        // Spread the lookups over every registered name.
+        targets[t].workload = Workload{[&list = requests[t]](std::size_t i, Request& request) {
+                                           request.bytes = list[(i * 7919) % list.size()];
+                                       },
+                                       port2_found};
+    }
+    measure_interleaved(args, targets);
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+        Line line;
+        line.add("port", targets[t].port)
+            .add("scenario", names ? "names" : "lookups")
+            .add("nodes", nodes)
+            .add("held", registrations[t]->names.size());
+        if (targets[t].workload) {
+            add_rates(args, line, targets[t]);
+        } else {
+            line.add("status", "unsupported").add("why", registrations[t]->failure);
+        }
     }
     return 0;
 }
 
-// Registration churn: register a fresh name, read the reply, close (which unregisters it).
+// Registration churn on each daemon of --port: register a fresh name, read the reply, close
+// (which unregisters it).
 int scenario_churn(const Args& args) {
-    const Endpoint endpoint = endpoint_from(args);
+    std::vector<Target> targets = targets_from(args);
     const std::string prefix = args.text("prefix", default_prefix());
-    Line line;
-    line.add("scenario", "churn");
-    std::size_t counter = 0;
-    // Not measure(): a registration reply is followed by an open connection, not a close.
-    const std::size_t concurrency = args.count("concurrency", 16);
-    const std::chrono::duration<double> duration(args.number("duration", 3));
-    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
-    std::vector<double> rates;
-    std::vector<std::uint32_t> micros;
-    std::string rate_list;
-    std::size_t ok_total = 0;
-    std::size_t failed_total = 0;
-    for (std::size_t rep = 0; rep <= reps; ++rep) {
-        const bool warmup = rep == 0;
-        RequestLoop loop(endpoint, concurrency, milliseconds(args.count("timeout-ms", 1000)));
-        std::size_t ok = 0;
-        std::size_t failed = 0;
-        const Clock::time_point begin = Clock::now();
-        loop.run(
-            [&](Request& request) {
-                request.bytes = alive2_request(prefix + std::to_string(counter++), 20000);
-                request.reply_size = alive2_reply_size;
-                return true;
-            },
-            [&](const Response& response) {
-                if (response.fd >= 0) {
-                    ::close(response.fd);
-                }
-                if (response.status == Status::ok && registered(response.reply)) {
-                    ++ok;
-                    if (!warmup) {
-                        micros.push_back(static_cast<std::uint32_t>(
-                            duration_cast<microseconds>(response.latency).count()));
-                    }
-                } else {
-                    ++failed;
-                }
-            },
-            begin + duration_cast<Clock::duration>(warmup ? std::chrono::duration<double>(0.3)
-                                                          : duration));
-        if (warmup) {
-            continue;
-        }
-        const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-        rates.push_back(static_cast<double>(ok) / seconds);
-        rate_list += (rate_list.empty() ? "" : ",") + fixed(rates.back(), 0);
-        ok_total += ok;
-        failed_total += failed;
+    for (Target& target : targets) {
+        target.workload =
+            Workload{[&prefix, counter = std::size_t{0}](std::size_t, Request& request) mutable {
+                         request.bytes = alive2_request(prefix + std::to_string(counter++), 20000);
+                         request.reply_size = alive2_reply_size;
+                     },
+                     registered};
     }
-    std::sort(rates.begin(), rates.end());
-    line.add("status", "ok")
-        .add("rate", fixed(rates[rates.size() / 2], 0))
-        .add("rates", rate_list)
-        .add("p50_us", percentile(micros, 0.50))
-        .add("p99_us", percentile(micros, 0.99))
-        .add("ok", ok_total)
-        .add("failed", failed_total)
-        .add("reps", reps)
-        .add("concurrency", concurrency)
-        .add("duration_s", duration.count());
+    measure_interleaved(args, targets);
+    for (Target& target : targets) {
+        Line line;
+        line.add("port", target.port).add("scenario", "churn");
+        add_rates(args, line, target);
+    }
     return 0;
 }
 
@@ -511,7 +534,8 @@ int scenario_capacity(const Args& args, std::size_t own_fd_limit) {
                   : (static_cast<double>(rss_after) - static_cast<double>(rss_before)) * 1024.0 /
                         static_cast<double>(held);
     Line line;
-    line.add("scenario", "capacity")
+    line.add("port", args.count("port", 0))
+        .add("scenario", "capacity")
         .add("status", "ok")
         .add("daemon_fd_limit", daemon_limit)
         .add("target", target)
@@ -534,7 +558,10 @@ int scenario_flood(const Args& args) {
     Registrations regs;
     register_nodes(endpoint, args.text("prefix", default_prefix()), nodes, regs);
     Line line;
-    line.add("scenario", "flood").add("nodes", nodes).add("held", regs.fds.size());
+    line.add("port", args.count("port", 0))
+        .add("scenario", "flood")
+        .add("nodes", nodes)
+        .add("held", regs.fds.size());
     if (regs.fds.empty()) {
         line.add("status", "unsupported").add("why", regs.failure);
         return 0;
@@ -555,10 +582,13 @@ int scenario_flood(const Args& args) {
     for (const std::string& name : regs.names) {
         requests.push_back(port_please2_request(name));
     }
-    Measurement m = measure(
-        endpoint, args.count("concurrency", 16), milliseconds(args.count("timeout-ms", 1000)),
-        std::chrono::duration<double>(args.number("duration", 3)),
-        [&](std::size_t i) { return requests[(i * 7919) % requests.size()]; }, port2_found);
+    Measurement m = measure(endpoint, args.count("concurrency", 16),
+                            milliseconds(args.count("timeout-ms", 1000)),
+                            std::chrono::duration<double>(args.number("duration", 3)),
+                            Workload{[&](std::size_t i, Request& request) {
+                                         request.bytes = requests[(i * 7919) % requests.size()];
+                                     },
+                                     port2_found});
     const std::size_t flood_open = count_open(flood);
     const std::size_t registrations_open = count_open(regs.fds);
     close_all(flood);

@@ -54,7 +54,7 @@ RequestLoop::RequestLoop(Endpoint endpoint, std::size_t concurrency,
       timeout_(timeout),
       epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
       slots_(concurrency),
-      read_buffer_(64 * 1024) {
+      read_buffer_(std::size_t{64} * 1024) {
     if (epoll_fd_ < 0) {
         throw std::system_error(errno, std::generic_category(), "epoll_create1");
     }

@@ -60,7 +60,7 @@ if ((smoke)); then
   duration=0.3 reps=1 points=(1 100 1200) names_nodes=200 capacity_target=2000
   flood_connections=2000 flood_nodes=10
 else
-  duration=3 reps=3 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
+  duration=2 reps=5 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100
 fi
 
@@ -84,56 +84,54 @@ for d in "${daemons[@]}"; do
   "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
     >"$work/$d.log" 2>&1 &
   pid[$d]=$!
-  "$loadgen" ping --port "${port[$d]}" --timeout-ms 10000 ||
+  # A daemon that finds its port taken exits quietly: make sure the one answering is ours.
+  "$loadgen" ping --port "${port[$d]}" --timeout-ms 10000 && kill -0 "${pid[$d]}" 2>/dev/null ||
     die "$d (${binary[$d]}) did not start on port ${port[$d]}: $(tail -3 "$work/$d.log")"
 done
 
 raw="$work/raw.txt"
 : >"$raw"
-# run DAEMON SCENARIO ARGS...: one load-generator run; its result line is kept in $raw and
-# in the variable `line`.
-run() {
-  local d=$1 scenario=$2
-  shift 2
-  # Start from an empty node table: the previous scenario's registrations are closing.
-  "$loadgen" ping --port "${port[$d]}" --max-nodes 0 --timeout-ms 20000 ||
-    die "$d does not answer (or still lists nodes) before $scenario"
-  local status=0
-  line=$(timeout 300 "$loadgen" "$scenario" --port "${port[$d]}" "$@") || status=$?
-  ((status == 0)) || die "load generator failed ($status) on $d $scenario $*"
-  kill -0 "${pid[$d]}" 2>/dev/null || die "$d died during $scenario: $(tail -3 "$work/$d.log")"
-  echo "daemon=$d $line" | tee -a "$raw" >&2
+# measure KEY DAEMON... -- SCENARIO ARGS...: one load-generator run against the daemons
+# (timed scenarios take turns between them within the run); each daemon's result line is kept
+# in $raw and in result[DAEMON,KEY].
+declare -A result
+measure() {
+  local key=$1 d ports=() status=0 output
+  shift
+  local ds=()
+  while [[ $1 != -- ]]; do ds+=("$1"); shift; done
+  shift
+  for d in "${ds[@]}"; do
+    # Start from an empty node table: the previous scenario's registrations may still be closing.
+    "$loadgen" ping --port "${port[$d]}" --max-nodes 0 --timeout-ms 20000 ||
+      die "$d does not answer (or still lists nodes) before $key"
+    ports+=("${port[$d]}")
+  done
+  output=$(IFS=,; timeout 600 "$loadgen" "$1" --port "${ports[*]}" "${@:2}") || status=$?
+  ((status == 0)) || die "load generator failed ($status) on $key: $*"
+  for d in "${ds[@]}"; do
+    kill -0 "${pid[$d]}" 2>/dev/null || die "$d died during $key: $(tail -3 "$work/$d.log")"
+    result[$d,$key]=$(grep "^port=${port[$d]} " <<<"$output") || die "no result from $d for $key"
+    echo "daemon=$d ${result[$d,$key]}" | tee -a "$raw" >&2
+  done
 }
 field() { # field LINE KEY
   sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"
 }
 
 timed=(--duration "$duration" --reps "$reps")
-declare -A result
 echo "bench: OTP epmd on port ${port[otp]}, epmdx on port ${port[epmdx]}, results in $out" >&2
 # Fresh daemons first: resident memory is measured before anything else has grown the heap.
 for d in "${daemons[@]}"; do
-  run "$d" capacity --pid "${pid[$d]}" ${capacity_target:+--target "$capacity_target"}
-  result[$d,capacity]=$line
+  measure capacity "$d" -- capacity --pid "${pid[$d]}" ${capacity_target:+--target "$capacity_target"}
 done
-# Alternate the daemons point by point so that drift in the machine's load hits both alike.
 for n in "${points[@]}"; do
-  for d in "${daemons[@]}"; do
-    run "$d" lookups --nodes "$n" "${timed[@]}"
-    result[$d,lookups,$n]=$line
-  done
+  measure "lookups,$n" "${daemons[@]}" -- lookups --nodes "$n" "${timed[@]}"
 done
+measure names "${daemons[@]}" -- names --nodes "$names_nodes" "${timed[@]}"
+measure churn "${daemons[@]}" -- churn "${timed[@]}"
 for d in "${daemons[@]}"; do
-  run "$d" names --nodes "$names_nodes" "${timed[@]}"
-  result[$d,names]=$line
-done
-for d in "${daemons[@]}"; do
-  run "$d" churn "${timed[@]}"
-  result[$d,churn]=$line
-done
-for d in "${daemons[@]}"; do
-  run "$d" flood --nodes "$flood_nodes" --flood "$flood_connections" --duration "$duration"
-  result[$d,flood]=$line
+  measure flood "$d" -- flood --nodes "$flood_nodes" --flood "$flood_connections" --duration "$duration"
 done
 
 # ---- Report --------------------------------------------------------------------------------
@@ -211,7 +209,7 @@ mode=$( ((smoke)) && echo "smoke (tiny counts; figures meaningless)" || echo ful
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r), RLIMIT_NOFILE soft $(ulimit -Sn) / hard $(ulimit -Hn), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- daemons: OTP \`$otp\` and epmdx \`$epmdx\`, both \`-address 127.0.0.1 -relaxed_command_check\`, running side by side"
-  echo "- mode: $mode; $reps repetition(s) of ${duration} s per rate (the median is shown, p50/p99 over all of them), 16 concurrent one-shot connections"
+  echo "- mode: $mode; $reps repetition(s) of ${duration} s per rate (the daemons take turns phase by phase; the median is shown, p50/p99 over all phases), 16 concurrent one-shot connections"
   echo
   echo "| scenario | OTP epmd | epmdx | epmdx/OTP |"
   echo "|---|---|---|---|"
@@ -241,7 +239,7 @@ done >"$data"
 gnuplot <<EOF || die "gnuplot failed"
 set terminal pngcairo size 800,500
 set output "$out/lookups.png"
-set title "PORT_PLEASE2 lookups/s on loopback (16 concurrent connections, one per request)"
+set title "PORT_PLEASE2 lookups/s on loopback, 16 concurrent one-shot connections\n(no point: the daemon could not hold that many registrations)" noenhanced
 set xlabel "registered nodes"
 set ylabel "lookups/s"
 set logscale x

@@ -2,8 +2,8 @@
 // whatever decodes must satisfy invariants that tie it back to the input and to the encoders.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,7 +18,7 @@ namespace {
 
 void require(bool condition, const char* what) {
     if (!condition) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
+        std::cerr << "invariant violated: " << what << std::endl;
         std::abort();
     }
 }
@@ -204,7 +204,9 @@ void check_replies(std::string_view text) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// The entry point name is fixed by libFuzzer.
+extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
+    const std::uint8_t* data, std::size_t size) {
     const std::span<const std::uint8_t> bytes{data, size};
     const std::string_view text{reinterpret_cast<const char*>(data), size};
     check_framing(bytes);

@@ -1,3 +1,40 @@
-// TEMPORARY placeholder
+// epmdx: the port mapper daemon and its command-line client, argument-compatible with OTP's epmd.
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arguments.hpp"
+#include "client_commands.hpp"
 #include "daemon.hpp"
-int main() { return epmdx::server::run_daemon({}); }
+
+namespace {
+
+std::optional<std::string> getenv_value(const std::string& name) {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(value);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const epmdx::cli::Command command = epmdx::cli::parse_arguments(args, getenv_value);
+
+    if (const auto* client = std::get_if<epmdx::cli::ClientCommand>(&command)) {
+        return epmdx::cli::run_client(*client);
+    }
+    if (const auto* daemon = std::get_if<epmdx::cli::DaemonCommand>(&command)) {
+        return epmdx::server::run_daemon(daemon->options);
+    }
+    if (const auto* invalid = std::get_if<epmdx::cli::InvalidValue>(&command)) {
+        (void)std::fputs(invalid->message.c_str(), stderr);
+        return 1;
+    }
+    (void)std::fputs(epmdx::cli::usage_text().c_str(), stderr);
+    return 1;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Installs what is missing (apt-get), builds, and runs every test. `.ci/run` calls exactly this.
+#
+#   scripts/test.sh
+#
+# Steps: the normal tree in build/ and its CTest suite (unit, black-box, CLI, interop with
+# Erlang/OTP); the same suite built with AddressSanitizer + UBSan in build-asan/ (no benchmark
+# tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke run
+# (bench/run.sh --smoke). Every step runs even when an earlier one failed, so one report shows
+# everything. The last line is "N passed, M failed": the CTest results of both trees, plus one
+# check each for the fuzzing and benchmark runs and for any build that failed. Exit status 0
+# only if M is 0.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+started=$SECONDS
+
+scripts/install-deps.sh || {
+    echo "test.sh: installing dependencies failed" >&2
+    exit 1
+}
+
+passed=0
+failed=0
+report=()
+
+# record STATUS NAME DETAIL: one line of the final report.
+record() {
+    report+=("$(printf '%-4s  %-22s %s' "$1" "$2" "$3")")
+}
+
+# build_tree NAME BUILD_DIR CMAKE_ARGS...: configures and builds; a failure counts as one.
+build_tree() {
+    local name=$1 dir=$2 t0=$SECONDS
+    shift 2
+    echo "==> $name: configure and build in $dir"
+    if cmake -S . -B "$dir" -G Ninja "$@" && cmake --build "$dir"; then
+        record ok "$name build" "($((SECONDS - t0)) s)"
+        return 0
+    fi
+    failed=$((failed + 1))
+    record FAIL "$name build" "($((SECONDS - t0)) s)"
+    return 1
+}
+
+# ctest_tree NAME BUILD_DIR: runs a tree's CTest suite and adds its counts.
+ctest_tree() {
+    local name=$1 dir=$2 t0=$SECONDS log summary total bad
+    log=$(mktemp)
+    echo "==> $name: ctest --test-dir $dir"
+    ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 2>&1 | tee "$log"
+    summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+    rm -f "$log"
+    if [[ -z $summary ]]; then
+        failed=$((failed + 1))
+        record FAIL "$name tests" "ctest did not run or found no tests"
+        return
+    fi
+    bad=${summary%% *}
+    total=${summary##* }
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+    record "$( ((bad == 0)) && echo ok || echo FAIL)" "$name tests" \
+        "$((total - bad)) passed, $bad failed ($((SECONDS - t0)) s)"
+}
+
+# check NAME COMMAND...: a run that counts as one passed or failed check.
+check() {
+    local name=$1 t0=$SECONDS
+    shift
+    echo "==> $name: $*"
+    if "$@"; then
+        passed=$((passed + 1))
+        record ok "$name" "($((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1))
+        record FAIL "$name" "($((SECONDS - t0)) s)"
+    fi
+}
+
+if build_tree normal build -DEPMDX_SANITIZE=OFF -DEPMDX_TESTS=ON -DEPMDX_BENCH=ON; then
+    ctest_tree normal build
+fi
+
+# Sanitizer reports must fail the test that triggered them, in the test binaries and in every
+# daemon and CLI process they start (children inherit the environment).
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON; then
+    ctest_tree asan+ubsan build-asan
+fi
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+if [[ -f scripts/fuzz.sh ]]; then
+    check "fuzz (60 s)" bash scripts/fuzz.sh 60
+else
+    record skip "fuzz" "scripts/fuzz.sh not present"
+fi
+if [[ -f bench/run.sh ]]; then
+    if [[ -x build/epmdx ]]; then
+        check "bench smoke" bash bench/run.sh --smoke --build build
+    else
+        record skip "bench smoke" "no build/epmdx"
+    fi
+else
+    record skip "bench smoke" "bench/run.sh not present"
+fi
+
+elapsed=$((SECONDS - started))
+echo
+echo "==> summary ($((elapsed / 60)) min $((elapsed % 60)) s)"
+printf '%s\n' "${report[@]}"
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,54 @@
+// The epmd command line, parsed the way OTP's epmd reads it: left to right, with a client action
+// (-names, -dump, -started, -kill, -stop NAME) taking effect as soon as it is met. Pure: argv and
+// the environment in, a command or an error out.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "epmdx/protocol.hpp"
+#include "options.hpp"
+
+namespace epmdx::cli {
+
+// Looks up an environment variable; nullopt when it is not set.
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+
+enum class ClientAction : std::uint8_t { names, dump, started, kill, stop };
+
+struct ClientCommand {
+    ClientAction action = ClientAction::names;
+    // The port to connect to; OTP truncates the atoi() value to 16 bits the same way.
+    std::uint16_t port = wire::default_port;
+    std::string stop_name;
+};
+
+struct DaemonCommand {
+    server::DaemonOptions options;
+};
+
+// Bad arguments in OTP's sense: print the usage text, exit 1.
+struct UsageError {};
+
+// A value of one of epmdx's own options that cannot be used: print the message, exit 1.
+struct InvalidValue {
+    std::string message;
+};
+
+using Command = std::variant<ClientCommand, DaemonCommand, UsageError, InvalidValue>;
+
+// `args` excludes the program name.
+Command parse_arguments(std::span<const std::string> args, const Environment& environment);
+
+// Whether this build takes -systemd (needs libsystemd).
+bool systemd_supported();
+
+// The usage text: every option, OTP's and ours.
+std::string usage_text();
+
+}  // namespace epmdx::cli

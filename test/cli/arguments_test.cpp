@@ -1,0 +1,276 @@
+// Argument parsing: pure, argv and environment in, command out.
+#include "arguments.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace epmdx::cli {
+namespace {
+
+using Args = std::vector<std::string>;
+using EnvMap = std::map<std::string, std::string>;
+
+Command parse(const Args& args, const EnvMap& env = {}) {
+    return parse_arguments(args, [&env](const std::string& name) -> std::optional<std::string> {
+        const auto found = env.find(name);
+        if (found == env.end()) {
+            return std::nullopt;
+        }
+        return found->second;
+    });
+}
+
+ClientCommand client(const Args& args, const EnvMap& env = {}) {
+    const Command command = parse(args, env);
+    const auto* result = std::get_if<ClientCommand>(&command);
+    if (result == nullptr) {
+        ADD_FAILURE() << "not a client command";
+        return {};
+    }
+    return *result;
+}
+
+server::DaemonOptions daemon(const Args& args, const EnvMap& env = {}) {
+    const Command command = parse(args, env);
+    const auto* result = std::get_if<DaemonCommand>(&command);
+    if (result == nullptr) {
+        ADD_FAILURE() << "not a daemon command";
+        return {};
+    }
+    return result->options;
+}
+
+bool is_usage(const Args& args, const EnvMap& env = {}) {
+    return std::holds_alternative<UsageError>(parse(args, env));
+}
+
+std::string invalid_message(const Args& args, const EnvMap& env = {}) {
+    const Command command = parse(args, env);
+    const auto* result = std::get_if<InvalidValue>(&command);
+    return result == nullptr ? std::string() : result->message;
+}
+
+TEST(Arguments, NoArgumentsRunsTheDaemonWithDefaults) {
+    const server::DaemonOptions options = daemon({});
+    EXPECT_EQ(options.port, 4369);
+    EXPECT_EQ(options.address_list, "");
+    EXPECT_EQ(options.debug_level, 0);
+    EXPECT_FALSE(options.daemonize);
+    EXPECT_FALSE(options.relaxed_command_check);
+    EXPECT_FALSE(options.systemd);
+    EXPECT_EQ(options.packet_timeout_s, 60);
+    EXPECT_EQ(options.delay_accept_s, 0);
+    EXPECT_EQ(options.delay_write_s, 0);
+    EXPECT_EQ(options.max_connections, 0U);
+    EXPECT_EQ(options.max_pending_per_address, 256U);
+    EXPECT_TRUE(options.names_access.allows_everyone());
+    EXPECT_TRUE(options.port_please_access.allows_everyone());
+}
+
+TEST(Arguments, PortComesFromTheEnvironmentReadWithAtoi) {
+    EXPECT_EQ(daemon({}, {{"ERL_EPMD_PORT", "1234"}}).port, 1234);
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_PORT", "1234"}}).port, 1234);
+    // Not validated: garbage reads as 0, trailing garbage is ignored, and the value wraps at
+    // 16 bits, exactly as OTP's atoi() + unsigned short.
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_PORT", "garbage"}}).port, 0);
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_PORT", ""}}).port, 0);
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_PORT", "77x"}}).port, 77);
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_PORT", "70000"}}).port, 70000 - 65536);
+}
+
+TEST(Arguments, PortFlagOverridesTheEnvironmentAndTheLastOneWins) {
+    EXPECT_EQ(client({"-port", "2243", "-names"}, {{"ERL_EPMD_PORT", "1234"}}).port, 2243);
+    EXPECT_EQ(client({"-port", "2243", "-port", "2244", "-dump"}).port, 2244);
+    EXPECT_EQ(daemon({"-port", "2243"}).port, 2243);
+    EXPECT_EQ(client({"-port", "5abc", "-names"}).port, 5);
+    EXPECT_EQ(client({"-port", "-5", "-names"}).port, 65531);
+}
+
+TEST(Arguments, PortMissingZeroOrNonNumericIsAUsageError) {
+    EXPECT_TRUE(is_usage({"-port"}));
+    EXPECT_TRUE(is_usage({"-port", "0"}));
+    EXPECT_TRUE(is_usage({"-port", "abc"}));
+    EXPECT_TRUE(is_usage({"-port", "0", "-names"}));
+    // -port after a client action is too late: the action must be last.
+    EXPECT_TRUE(is_usage({"-names", "-port", "2243"}));
+}
+
+TEST(Arguments, ClientActionsMustBeLast) {
+    EXPECT_EQ(client({"-names"}).action, ClientAction::names);
+    EXPECT_EQ(client({"-dump"}).action, ClientAction::dump);
+    EXPECT_EQ(client({"-started"}).action, ClientAction::started);
+    EXPECT_EQ(client({"-kill"}).action, ClientAction::kill);
+    for (const char* action : {"-names", "-dump", "-started", "-kill"}) {
+        EXPECT_TRUE(is_usage({action, "extra"})) << action;
+        EXPECT_TRUE(is_usage({action, "-d"})) << action;
+    }
+}
+
+TEST(Arguments, StopTakesExactlyOneName) {
+    const ClientCommand stop = client({"-stop", "node1"});
+    EXPECT_EQ(stop.action, ClientAction::stop);
+    EXPECT_EQ(stop.stop_name, "node1");
+    EXPECT_EQ(client({"-stop", ""}).stop_name, "");
+    EXPECT_EQ(client({"-stop", "-names"}).stop_name, "-names");
+    EXPECT_TRUE(is_usage({"-stop"}));
+    EXPECT_TRUE(is_usage({"-stop", "a", "b"}));
+}
+
+TEST(Arguments, ClientActionRunsAsSoonAsMetEvenAfterDaemonOptions) {
+    const ClientCommand names =
+        client({"-d", "-packet_timeout", "1", "-relaxed_command_check", "-daemon", "-address",
+                "not an address", "-port", "2243", "-names"});
+    EXPECT_EQ(names.action, ClientAction::names);
+    EXPECT_EQ(names.port, 2243);
+    // A bad option before the action is still a usage error.
+    EXPECT_TRUE(is_usage({"-packet_timeout", "0", "-names"}));
+    EXPECT_TRUE(is_usage({"-bogus", "-names"}));
+}
+
+TEST(Arguments, TimingOptionsReadWithAtoiAndTheLastOneWins) {
+    const server::DaemonOptions options = daemon({"-packet_timeout", "5", "-delay_accept", "2",
+                                                  "-delay_write", "3", "-packet_timeout", "7x"});
+    EXPECT_EQ(options.packet_timeout_s, 7);
+    EXPECT_EQ(options.delay_accept_s, 2);
+    EXPECT_EQ(options.delay_write_s, 3);
+    for (const char* option : {"-packet_timeout", "-delay_accept", "-delay_write"}) {
+        EXPECT_TRUE(is_usage({option})) << option;
+        EXPECT_TRUE(is_usage({option, "0"})) << option;
+        EXPECT_TRUE(is_usage({option, "x"})) << option;
+    }
+}
+
+TEST(Arguments, DebugIsRepeatable) {
+    EXPECT_EQ(daemon({"-d"}).debug_level, 1);
+    EXPECT_EQ(daemon({"-d", "-debug", "-d"}).debug_level, 3);
+}
+
+TEST(Arguments, DaemonAndRelaxedFlags) {
+    const server::DaemonOptions options = daemon({"-daemon", "-relaxed_command_check"});
+    EXPECT_TRUE(options.daemonize);
+    EXPECT_TRUE(options.relaxed_command_check);
+}
+
+TEST(Arguments, RelaxedWhenTheVariableIsSetAtAllEvenEmpty) {
+    EXPECT_TRUE(daemon({}, {{"ERL_EPMD_RELAXED_COMMAND_CHECK", ""}}).relaxed_command_check);
+    EXPECT_TRUE(daemon({}, {{"ERL_EPMD_RELAXED_COMMAND_CHECK", "0"}}).relaxed_command_check);
+    EXPECT_FALSE(daemon({}).relaxed_command_check);
+}
+
+TEST(Arguments, AddressFromTheFlagOrElseTheEnvironment) {
+    EXPECT_EQ(daemon({"-address", "10.0.0.1,::1"}).address_list, "10.0.0.1,::1");
+    EXPECT_EQ(daemon({}, {{"ERL_EPMD_ADDRESS", "10.0.0.2"}}).address_list, "10.0.0.2");
+    EXPECT_EQ(daemon({"-address", "10.0.0.1"}, {{"ERL_EPMD_ADDRESS", "10.0.0.2"}}).address_list,
+              "10.0.0.1");
+    EXPECT_EQ(daemon({"-address", "a", "-address", "b"}).address_list, "b");
+    EXPECT_TRUE(is_usage({"-address"}));
+}
+
+TEST(Arguments, SystemdOnlyWhenBuiltWithIt) {
+    if (systemd_supported()) {
+        EXPECT_TRUE(daemon({"-systemd"}).systemd);
+        EXPECT_EQ(client({"-systemd", "-names"}).action, ClientAction::names);
+    } else {
+        EXPECT_TRUE(is_usage({"-systemd"}));
+    }
+}
+
+TEST(Arguments, HelpAndUnknownOptionsAreUsageErrors) {
+    for (const char* arg : {"-h", "-help", "--help", "-x", "names", "", "-max_conn"}) {
+        EXPECT_TRUE(is_usage({arg})) << arg;
+    }
+}
+
+TEST(Arguments, ConnectionLimits) {
+    const server::DaemonOptions options =
+        daemon({"-max_connections", "5000", "-max_pending_per_address", "0"});
+    EXPECT_EQ(options.max_connections, 5000U);
+    EXPECT_EQ(options.max_pending_per_address, 0U);
+    EXPECT_TRUE(is_usage({"-max_connections"}));
+    EXPECT_TRUE(is_usage({"-max_pending_per_address"}));
+    EXPECT_NE(invalid_message({"-max_connections", "12x"}).find("-max_connections"),
+              std::string::npos);
+    EXPECT_NE(invalid_message({"-max_pending_per_address", "-1"}).find("\"-1\""),
+              std::string::npos);
+}
+
+TEST(Arguments, ConnectionLimitsFromTheEnvironmentTheFlagWins) {
+    const EnvMap env = {{"ERL_EPMD_MAX_CONNECTIONS", "300"},
+                        {"ERL_EPMD_MAX_PENDING_PER_ADDRESS", "7"}};
+    EXPECT_EQ(daemon({}, env).max_connections, 300U);
+    EXPECT_EQ(daemon({}, env).max_pending_per_address, 7U);
+    EXPECT_EQ(daemon({"-max_connections", "400"}, env).max_connections, 400U);
+    EXPECT_NE(invalid_message({}, {{"ERL_EPMD_MAX_CONNECTIONS", "lots"}})
+                  .find("ERL_EPMD_MAX_CONNECTIONS"),
+              std::string::npos);
+    // A bad value in the environment does not matter when the flag is given.
+    EXPECT_EQ(
+        daemon({"-max_connections", "1"}, {{"ERL_EPMD_MAX_CONNECTIONS", "lots"}}).max_connections,
+        1U);
+}
+
+TEST(Arguments, AccessLists) {
+    const server::DaemonOptions options =
+        daemon({"-names_access", "loopback", "-port_please_access", "10.0.0.0/8,::1"});
+    EXPECT_FALSE(options.names_access.allows_everyone());
+    EXPECT_TRUE(options.names_access.allows(asio::ip::make_address("127.0.0.1")));
+    EXPECT_FALSE(options.names_access.allows(asio::ip::make_address("10.1.2.3")));
+    EXPECT_TRUE(options.port_please_access.allows(asio::ip::make_address("10.1.2.3")));
+    EXPECT_FALSE(options.port_please_access.allows(asio::ip::make_address("11.1.2.3")));
+    EXPECT_TRUE(is_usage({"-names_access"}));
+    EXPECT_TRUE(is_usage({"-port_please_access"}));
+    const std::string message = invalid_message({"-names_access", "loopback,10.0.0.0/99"});
+    EXPECT_NE(message.find("-names_access"), std::string::npos) << message;
+    EXPECT_NE(message.find("10.0.0.0/99"), std::string::npos) << message;
+    EXPECT_EQ(message.back(), '\n');
+}
+
+TEST(Arguments, AccessListsFromTheEnvironmentTheFlagWins) {
+    const EnvMap env = {{"ERL_EPMD_NAMES_ACCESS", "loopback"},
+                        {"ERL_EPMD_PORT_PLEASE_ACCESS", "192.0.2.0/24"}};
+    const server::DaemonOptions from_env = daemon({}, env);
+    EXPECT_FALSE(from_env.names_access.allows(asio::ip::make_address("192.0.2.9")));
+    EXPECT_TRUE(from_env.port_please_access.allows(asio::ip::make_address("192.0.2.9")));
+    EXPECT_TRUE(daemon({"-names_access", "any"}, env).names_access.allows_everyone());
+    EXPECT_NE(invalid_message({}, {{"ERL_EPMD_PORT_PLEASE_ACCESS", "nowhere"}})
+                  .find("ERL_EPMD_PORT_PLEASE_ACCESS"),
+              std::string::npos);
+}
+
+TEST(Arguments, DaemonSettingsInTheEnvironmentDoNotBreakClientActions) {
+    const EnvMap env = {{"ERL_EPMD_NAMES_ACCESS", "nowhere"}, {"ERL_EPMD_MAX_CONNECTIONS", "x"}};
+    EXPECT_EQ(client({"-names"}, env).action, ClientAction::names);
+}
+
+TEST(Usage, ListsEveryOption) {
+    const std::string text = usage_text();
+    for (const char* option : {"-names",
+                               "-dump",
+                               "-started",
+                               "-kill",
+                               "-stop",
+                               "-port",
+                               "-address",
+                               "-daemon",
+                               "-debug",
+                               "-relaxed_command_check",
+                               "-packet_timeout",
+                               "-delay_accept",
+                               "-delay_write",
+                               "-max_connections",
+                               "-max_pending_per_address",
+                               "-names_access",
+                               "-port_please_access",
+                               "ERL_EPMD_PORT",
+                               "ERL_EPMD_ADDRESS",
+                               "ERL_EPMD_RELAXED_COMMAND_CHECK"}) {
+        EXPECT_NE(text.find(option), std::string::npos) << option;
+    }
+    EXPECT_EQ(text.find("-systemd") != std::string::npos, systemd_supported());
+}
+
+}  // namespace
+}  // namespace epmdx::cli

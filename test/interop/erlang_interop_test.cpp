@@ -1,0 +1,207 @@
+// Real `erl -sname` nodes (OTP 25 from Debian's erlang-base) against epmdx, and the epmdx CLI
+// against OTP's daemon with real nodes registered.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include "erlang_node.hpp"
+#include "harness.hpp"
+
+namespace epmdx::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An -eval for a node that waits until `target` shows up in NAMES, pings it once, asks it
+// (over the new distribution connection) which nodes it sees, and prints one line:
+// "ping_result seen=seen ping=pong peer_nodes=[<this node>]" when all went well.
+std::string ping_eval(const std::string& target_name) {
+    return "Target = '" + target_name + "@localhost'," +
+           "Wait = fun Loop(0) -> timeout;"
+           "           Loop(N) -> case net_adm:names() of"
+           "                          {ok, Names} ->"
+           "                              case lists:keymember(\"" +
+           target_name +
+           "\", 1, Names) of"
+           "                                  true -> seen;"
+           "                                  false -> timer:sleep(100), Loop(N - 1)"
+           "                              end;"
+           "                          Other -> Other"
+           "                      end"
+           "       end,"
+           "Seen = Wait(150),"
+           "Ping = net_adm:ping(Target),"
+           "io:format(\"ping_result seen=~p ping=~p peer_nodes=~p~n\","
+           "          [Seen, Ping, rpc:call(Target, erlang, nodes, [])]).";
+}
+
+// The 4-byte port header of a NAMES reply.
+std::uint32_t names_header_port(std::string_view reply) {
+    std::uint32_t port = 0;
+    for (std::size_t i = 0; i < 4 && i < reply.size(); ++i) {
+        port = (port << 8) | static_cast<unsigned char>(reply[i]);
+    }
+    return port;
+}
+
+// With -start_epmd false and no epmd on its port, erl must fail to go distributed rather than
+// start an epmd of its own: otherwise the other tests could pass against an epmd that erl
+// started instead of the daemon under test.
+TEST(ErlangNodes, StartEpmdFalseStartsNoEpmd) {
+    const bool default_port_was_busy = has_listener(4369);
+    const std::uint16_t port = free_port();
+    const RunResult result =
+        run(erl_argv("lonely", "halt(0)."), erl_env(port), erl_unset_env(), 30s);
+    EXPECT_NE(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE((result.out + result.err).find("register/listen error"), std::string::npos)
+        << result.out << result.err;
+    EXPECT_FALSE(has_listener(port)) << "erl started an epmd on ERL_EPMD_PORT";
+    if (!default_port_was_busy) {
+        EXPECT_FALSE(has_listener(4369)) << "erl started an epmd on 4369";
+    }
+}
+
+TEST(ErlangNodes, TwoNodesRegisterFindAndPingEachOtherThroughEpmdx) {
+    Daemon daemon = Daemon::start(DaemonKind::epmdx);
+    ErlNode alpha(daemon.port(), "alpha");
+    ErlNode beta(daemon.port(), "beta", ping_eval("alpha"));
+    ASSERT_TRUE(wait_for_names(daemon.port(), {"alpha", "beta"})) << "alpha:\n"
+                                                                  << alpha.output() << "\nbeta:\n"
+                                                                  << beta.output() << "\nepmdx:\n"
+                                                                  << daemon.log();
+
+    const std::string names = test::exchange(daemon.port(), names_request());
+    EXPECT_EQ(names_header_port(names), daemon.port()) << hex(names);
+    const auto ports = registered_ports(names);
+    EXPECT_EQ(ports.size(), 2U) << names.substr(4);
+    EXPECT_GT(ports.at("alpha"), 0);
+    EXPECT_GT(ports.at("beta"), 0);
+    EXPECT_NE(ports.at("alpha"), ports.at("beta"));
+
+    // Both command-line tools print the same listing, built from the raw reply.
+    const std::string expected_listing = "epmd: up and running on port " +
+                                         std::to_string(daemon.port()) + " with data:\n" +
+                                         names.substr(4);
+    for (const DaemonKind client : {DaemonKind::epmdx, DaemonKind::otp}) {
+        const RunResult listing = daemon.cli(client, {"-names"});
+        EXPECT_EQ(listing.exit_code, 0) << listing.err;
+        EXPECT_EQ(listing.out, expected_listing);
+        EXPECT_EQ(listing.err, "");
+    }
+
+    // beta found alpha's port through epmdx, connected, and alpha sees beta in return.
+    EXPECT_EQ(beta.wait_for_line("ping_result", 20s),
+              "ping_result seen=seen ping=pong peer_nodes=[beta@localhost]")
+        << "beta:\n"
+        << beta.output() << "\nalpha:\n"
+        << alpha.output();
+}
+
+TEST(ErlangNodes, NodeKilledWithSigkillVanishesFromNames) {
+    Daemon daemon = Daemon::start(DaemonKind::epmdx);
+    Registration bystander = register_node(daemon.port(), "bystander", 5001);
+    ASSERT_EQ(bystander.reply.substr(0, 2), std::string("v\0", 2)) << hex(bystander.reply);
+    ErlNode victim(daemon.port(), "victim");
+    ASSERT_TRUE(wait_for_names(daemon.port(), {"victim", "bystander"}))
+        << victim.output() << daemon.log();
+
+    victim.process().signal(SIGKILL);
+    ASSERT_EQ(victim.process().wait(5s), 128 + SIGKILL);
+    EXPECT_TRUE(wait_for_names(daemon.port(), {"bystander"}, {"victim"}, 5s))
+        << test::exchange(daemon.port(), names_request()).substr(4);
+
+    // The name is free again at once.
+    const Registration successor = register_node(daemon.port(), "victim", 5002);
+    EXPECT_EQ(successor.reply.substr(0, 2), std::string("v\0", 2)) << hex(successor.reply);
+}
+
+// Waits for `name` to be registered again at `node_port`; returns how long that took.
+std::optional<std::chrono::milliseconds> time_reregistration(std::uint16_t epmd_port,
+                                                             const std::string& name,
+                                                             int node_port) {
+    const auto start = Clock::now();
+    if (!wait_for_names(epmd_port, {name}, {}, 15s))
+        return std::nullopt;
+    const auto ports = registered_ports(test::exchange(epmd_port, names_request()));
+    if (!ports.contains(name) || ports.at(name) != node_port)
+        return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+// A replacement daemon on a given port (Daemon::start always picks a fresh one).
+Process start_epmdx_on(std::uint16_t port) {
+    Process daemon =
+        Process::spawn({SETPRIV_BINARY, "--pdeathsig", "KILL", "--", epmdx_binary(), "-port",
+                        std::to_string(port), "-address", "127.0.0.1", "-relaxed_command_check"},
+                       {}, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"});
+    EXPECT_TRUE(wait_for_port(port)) << "epmdx did not come back on port " << port;
+    return daemon;
+}
+
+// OTP 24+ nodes notice that the epmd connection closed and register again (erl_epmd retries
+// every few seconds), so a restarted epmdx learns the live nodes by itself.
+TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
+    Daemon first = Daemon::start(DaemonKind::epmdx, {"-relaxed_command_check"});
+    const std::uint16_t port = first.port();
+    ErlNode survivor(port, "survivor");
+    ASSERT_TRUE(wait_for_names(port, {"survivor"})) << survivor.output() << first.log();
+    const int node_port = registered_ports(test::exchange(port, names_request())).at("survivor");
+
+    // Restart 1: the daemon dies without warning.
+    first.process().kill();
+    Process second = start_epmdx_on(port);
+    const auto after_sigkill = time_reregistration(port, "survivor", node_port);
+    ASSERT_TRUE(after_sigkill.has_value()) << "not registered again within 15 s after SIGKILL\n"
+                                           << survivor.output();
+
+    // The node is reachable through the new daemon, not only listed.
+    const std::string lookup = test::exchange(port, port_please_request("survivor"));
+    ASSERT_GE(lookup.size(), 4U) << hex(lookup);
+    EXPECT_EQ(lookup.substr(0, 2), std::string("w\0", 2)) << hex(lookup);
+    EXPECT_EQ((static_cast<unsigned char>(lookup[2]) << 8) | static_cast<unsigned char>(lookup[3]),
+              node_port);
+
+    // Restart 2: KILL_REQ, allowed with a live node because the daemon is relaxed.
+    const RunResult kill =
+        run({epmdx_binary(), "-kill"}, {{"ERL_EPMD_PORT", std::to_string(port)}});
+    EXPECT_EQ(kill.out, "Killed\n") << kill.err;
+    EXPECT_EQ(kill.exit_code, 0);
+    EXPECT_EQ(second.wait(5s), 0);
+    Process third = start_epmdx_on(port);
+    const auto after_kill_request = time_reregistration(port, "survivor", node_port);
+    ASSERT_TRUE(after_kill_request.has_value()) << "not registered again within 15 s after -kill\n"
+                                                << survivor.output();
+
+    std::cout << "re-registered " << after_sigkill->count() << " ms after SIGKILL, "
+              << after_kill_request->count() << " ms after -kill\n";
+    EXPECT_TRUE(survivor.process().running());
+}
+
+// The epmdx CLI is a drop-in for OTP's: against OTP's own daemon with real nodes it prints
+// byte for byte what OTP's CLI prints.
+TEST(ErlangNodes, EpmdxCliMatchesOtpCliOnOtpDaemonWithRealNodes) {
+    Daemon daemon = Daemon::start(DaemonKind::otp);
+    ErlNode gamma(daemon.port(), "gamma");
+    ErlNode delta(daemon.port(), "delta");
+    ASSERT_TRUE(wait_for_names(daemon.port(), {"gamma", "delta"}))
+        << gamma.output() << delta.output();
+
+    for (const auto& args : {std::vector<std::string>{"-names"}, std::vector<std::string>{"-dump"},
+                             std::vector<std::string>{"-started"}}) {
+        const RunResult ours = daemon.cli(DaemonKind::epmdx, args);
+        const RunResult theirs = daemon.cli(DaemonKind::otp, args);
+        EXPECT_EQ(ours.out, theirs.out) << args[0];
+        EXPECT_EQ(ours.err, theirs.err) << args[0];
+        EXPECT_EQ(ours.exit_code, theirs.exit_code) << args[0];
+        if (args[0] != "-started") {
+            EXPECT_NE(ours.out.find("gamma"), std::string::npos) << ours.out;
+            EXPECT_NE(ours.out.find("delta"), std::string::npos) << ours.out;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace epmdx::test

@@ -1,0 +1,258 @@
+// Helpers for the scale and admission tests: requests from chosen source addresses, outcomes that
+// tell "answered" from "closed without a reply", daemons run under a low descriptor limit, and
+// registrations made in bulk.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace epmdx::test::scale {
+
+using Clock = std::chrono::steady_clock;
+
+// Loopback source addresses other than 127.0.0.1: each is its own "client" to the daemon.
+inline const std::string second_source = "127.0.0.2";
+inline const std::string third_source = "127.0.0.3";
+
+// Sends without throwing: the daemon may already have closed the connection.
+inline void send_quietly(const Conn& c, std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(c.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+// What a connection got: the bytes, and whether the daemon closed it within the timeout.
+struct Outcome {
+    std::string bytes;
+    bool closed = false;
+    // Closed without a single byte: a refusal.
+    bool refused() const { return closed && bytes.empty(); }
+};
+
+inline Outcome read_outcome(const Conn& c, std::chrono::milliseconds timeout = 5s) {
+    Outcome out;
+    const auto deadline = Clock::now() + timeout;
+    char buf[65536];
+    for (;;) {
+        // Polls at least once, so a zero timeout still sees a close that has already happened.
+        const auto left = std::max(
+            0L,
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+        pollfd p{c.fd(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+            return out;
+        const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+        if (n <= 0) {  // EOF, or a reset when the daemon closed with our request unread
+            out.closed = true;
+            return out;
+        }
+        out.bytes.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+// One request on a fresh connection from `source` to `target`, read until the daemon closes.
+inline Outcome ask(std::uint16_t port, std::string_view request,
+                   const std::string& source = "127.0.0.1",
+                   const std::string& target = "127.0.0.1") {
+    Conn c = Conn::open(port, target, source);
+    send_quietly(c, request);
+    return read_outcome(c);
+}
+
+// Sends NAMES on an existing connection and reads the reply.
+inline Outcome names_on(const Conn& c) {
+    send_quietly(c, names_request());
+    return read_outcome(c);
+}
+
+// True if nothing arrived on the connection and the daemon has not closed it.
+inline bool still_open(const Conn& c, std::chrono::milliseconds grace = 50ms) {
+    pollfd p{c.fd(), POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(grace.count())) == 0;
+}
+
+// A NAMES reply answered by a daemon on `port`: the 4-byte header carries the port.
+inline bool is_names_reply(std::string_view bytes, std::uint16_t port) {
+    const std::string header{'\0', '\0', static_cast<char>(port >> 8),
+                             static_cast<char>(port & 0xFF)};
+    return bytes.substr(0, 4) == header;
+}
+
+// The names in a NAMES reply, sorted: the listing order is not part of the rules under test.
+inline std::vector<std::string> sorted_names(std::string_view names_reply) {
+    std::vector<std::string> names = names_in(names_reply);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// PORT2_RESP for a found node: 'w', 0, then the node's port.
+inline std::optional<std::uint16_t> port_in(std::string_view reply) {
+    if (reply.size() < 4 || reply[0] != 'w' || reply[1] != '\0')
+        return std::nullopt;
+    return static_cast<std::uint16_t>((static_cast<unsigned char>(reply[2]) << 8) |
+                                      static_cast<unsigned char>(reply[3]));
+}
+
+// One ALIVE2 on a fresh connection, kept open if the daemon registers it.
+struct Attempt {
+    Conn conn;
+    std::string reply;
+    bool closed = false;  // the daemon closed the connection without replying
+    bool registered() const { return reply.size() == 6 && reply[0] == 'v' && reply[1] == '\0'; }
+};
+
+inline Attempt try_register(std::uint16_t port, std::string_view name, std::uint16_t node_port) {
+    Attempt a{Conn::open(port), {}, false};
+    send_quietly(a.conn, alive2_request(name, node_port));
+    a.reply = a.conn.read_exact(6);
+    if (a.reply.empty())
+        a.closed = read_outcome(a.conn, 0ms).closed;
+    return a;
+}
+
+// Registers names[i] at node port base_port + i, keeping every connection open. Requests go out
+// in batches smaller than the default -max_pending_per_address so none is refused as a flood.
+inline std::vector<Conn> register_many(std::uint16_t port, const std::vector<std::string>& names,
+                                       std::uint16_t base_port) {
+    constexpr std::size_t batch = 200;
+    std::vector<Conn> held;
+    held.reserve(names.size());
+    for (std::size_t start = 0; start < names.size(); start += batch) {
+        const std::size_t end = std::min(names.size(), start + batch);
+        for (std::size_t i = start; i < end; ++i) {
+            held.push_back(Conn::open(port));
+            held.back().send(alive2_request(names[i], static_cast<std::uint16_t>(base_port + i)));
+        }
+        for (std::size_t i = start; i < end; ++i) {
+            const std::string reply = held[i].read_exact(6);
+            if (reply.size() != 6 || reply[0] != 'v' || reply[1] != '\0') {
+                ADD_FAILURE() << "registering " << names[i] << " got " << hex(reply);
+            }
+        }
+    }
+    return held;
+}
+
+inline std::vector<std::string> numbered_names(std::string_view prefix, std::size_t count) {
+    std::vector<std::string> names;
+    names.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
+        names.push_back(std::string(prefix) + std::to_string(i));
+    return names;
+}
+
+// Polls NAMES until it lists exactly `expected` names (a close is noticed asynchronously).
+inline bool wait_for_name_count(std::uint16_t port, std::size_t expected,
+                                std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        const Outcome names = ask(port, names_request());
+        if (is_names_reply(names.bytes, port) && names_in(names.bytes).size() == expected) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+// Raises this process's soft descriptor limit to its hard limit (the test holds thousands).
+inline rlim_t raise_own_descriptor_limit() {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    return limit.rlim_cur;
+}
+
+// The soft "Max open files" of a running process, from /proc.
+inline std::optional<long> open_file_limit(pid_t pid) {
+    std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(limits, line)) {
+        if (line.starts_with("Max open files")) {
+            std::istringstream fields(line.substr(std::string_view("Max open files").size()));
+            long soft = 0;
+            if (fields >> soft)
+                return soft;
+        }
+    }
+    return std::nullopt;
+}
+
+// A daemon started through /bin/sh with `ulimit -n` set first. dash's ulimit lowers the soft and
+// the hard limit, so the daemon cannot raise it back.
+class LimitedDaemon {
+  public:
+    static LimitedDaemon start(DaemonKind kind, int descriptor_limit,
+                               const std::vector<std::string>& extra_args) {
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            LimitedDaemon d;
+            d.port_ = free_port();
+            d.log_file_ = std::filesystem::temp_directory_path() /
+                          ("epmdx-scale-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(d.port_) + ".log");
+            std::string command = "ulimit -n " + std::to_string(descriptor_limit) + "; exec " +
+                                  (kind == DaemonKind::epmdx ? epmdx_binary() : otp_epmd_binary()) +
+                                  " -port " + std::to_string(d.port_) + " -address 127.0.0.1";
+            for (const std::string& arg : extra_args)
+                command += " " + arg;
+            d.process_ = Process::spawn(
+                {"/bin/sh", "-c", command}, {},
+                {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
+                d.log_file_);
+            if (wait_for_port(d.port_, 10s) && d.process_.running())
+                return d;
+        }
+        throw std::runtime_error("daemon did not start under ulimit");
+    }
+    LimitedDaemon(LimitedDaemon&& other) noexcept
+        : port_(other.port_),
+          log_file_(std::exchange(other.log_file_, {})),
+          process_(std::move(other.process_)) {}
+    LimitedDaemon& operator=(LimitedDaemon&&) = delete;
+    ~LimitedDaemon() {
+        process_.kill();
+        if (!log_file_.empty()) {
+            std::error_code ignored;
+            std::filesystem::remove(log_file_, ignored);
+        }
+    }
+
+    std::uint16_t port() const { return port_; }
+    Process& process() { return process_; }
+    std::string log() const {
+        std::ifstream in(log_file_, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+  private:
+    LimitedDaemon() = default;
+    std::uint16_t port_ = 0;
+    std::filesystem::path log_file_;
+    Process process_;
+};
+
+}  // namespace epmdx::test::scale
