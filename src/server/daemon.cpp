@@ -95,6 +95,12 @@ int run_daemon(const DaemonOptions& options) {
 
     ListenPlan plan;
     if (!options.systemd) {
+        if (options.port == 0) {
+            // Only a garbled ERL_EPMD_PORT gets here (-port 0 is a usage error): a random port
+            // would be a daemon that no node can find.
+            log.printf(0, "invalid port 0 (check ERL_EPMD_PORT)");
+            return 1;
+        }
         plan = plan_listen_addresses(options.address_list);
         if (!plan.error.empty()) {
             log.printf(0, "%s", plan.error.c_str());

@@ -55,8 +55,9 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
         Acceptor acceptor(io);
         std::error_code ec;
         acceptor.open(endpoint.protocol(), ec);
-        if (ec == std::errc::address_family_not_supported ||
-            ec == std::errc::protocol_not_supported) {
+        // Asio's own system category: compare with asio::error values, not std::errc.
+        if (ec == asio::error::address_family_not_supported ||
+            ec == asio::error::operation_not_supported || ec.value() == EPROTONOSUPPORT) {
             log.printf(0, "warning: no %s support, not listening on %s",
                        entry.address.is_v6() ? "IPv6" : "IPv4", entry.address.to_string().c_str());
             continue;
@@ -69,7 +70,7 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
         if (entry.address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
         acceptor.set_option(Acceptor::reuse_address(true), ec);
         acceptor.bind(endpoint, ec);
-        if (ec == std::errc::address_in_use) {
+        if (ec == asio::error::address_in_use) {
             // Another epmd holds the port: that one serves, this one leaves quietly.
             log.printf(1, "there is already a epmd running at port %d on ipaddr %s", port,
                        entry.address.to_string().c_str());

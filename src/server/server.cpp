@@ -10,6 +10,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <csignal>
 #include <ctime>
 
@@ -39,10 +40,12 @@ void discard_unread(Socket& socket) {
     }
 }
 
+// Asio's system errors have a category of their own that does not compare equal to std::errc
+// values, so compare the errno values themselves.
 bool is_descriptor_exhaustion(const std::error_code& error) {
-    return error == std::errc::too_many_files_open ||
-           error == std::errc::too_many_files_open_in_system ||
-           error == std::errc::no_buffer_space || error == std::errc::not_enough_memory;
+    if (error.category() != asio::error::get_system_category()) return false;
+    const int value = error.value();
+    return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
 }
 
 }  // namespace

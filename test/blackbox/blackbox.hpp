@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <ctime>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -95,6 +96,11 @@ class Alive2 {
     std::optional<std::uint16_t> elen_;
     std::string trailing_;
 };
+
+// A NAMES request of exactly Len bytes: the code and then padding the server must ignore.
+inline std::string names_of_length(std::size_t len) {
+    return u16(static_cast<std::uint32_t>(len)) + "n" + std::string(len - 1, 'x');
+}
 
 // The two error forms of the ALIVE2 reply: result 1, creation 99.
 inline const std::string alive2_x_error = std::string("v\x01\x00\x00\x00\x63", 6);
@@ -226,6 +232,11 @@ class Holder {
     std::string name_;
     std::optional<Conn> conn_;
 };
+
+// gtest prints parameters in failure messages: a name rather than the raw bytes.
+inline void PrintTo(DaemonKind kind, std::ostream* os) {
+    *os << kind_name(kind);
+}
 
 inline std::string kind_param_name(const ::testing::TestParamInfo<DaemonKind>& info) {
     return kind_name(info.param);

@@ -32,11 +32,6 @@ Case alive2_refused(std::string label, Alive2 request) {
             x ? alive2_x_error : alive2_error};
 }
 
-// A NAMES request of exactly Len bytes: the code and then padding the server must ignore.
-std::string names_of_length(std::size_t len) {
-    return u16(len) + "n" + std::string(len - 1, 'x');
-}
-
 std::vector<Case> cases() {
     const std::string nul(1, '\0');
     const std::string holder = "holder";
@@ -96,6 +91,10 @@ std::vector<Case> cases() {
         closes("ReplyCodeW", frame("w" + nul)),
         closes("UpperCaseN", frame("N")),
     };
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.label;
 }
 
 class MalformedInput : public ::testing::TestWithParam<std::tuple<DaemonKind, Case>> {};
