@@ -11,7 +11,7 @@
 namespace epmdx::server {
 
 class AccessRule {
-public:
+  public:
     // Anyone may ask: OTP's behaviour and the default.
     AccessRule() = default;
 
@@ -25,7 +25,7 @@ public:
     // The rule as it would be written on the command line, for log lines.
     std::string describe() const;
 
-private:
+  private:
     struct Block {
         asio::ip::address network;
         unsigned prefix = 0;

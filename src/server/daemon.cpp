@@ -24,7 +24,8 @@ namespace {
 // Raises the soft descriptor limit to the hard one; returns the limit now in force.
 std::size_t raise_descriptor_limit(Logger& log) {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 1024;
     // An unlimited hard limit is still capped by the kernel's nr_open; ask for a large value.
     const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
     if (limit.rlim_cur < wanted) {
@@ -46,8 +47,9 @@ std::size_t default_max_connections(std::size_t descriptor_limit) {
     return descriptor_limit > reserve * 2 ? descriptor_limit - reserve : descriptor_limit / 2;
 }
 
-// The reference's daemonizing: double fork, new session, stdio on /dev/null.
-bool daemonize(Logger& log) {
+// The reference's daemonizing: double fork, new session, no inherited descriptors, stdio on
+// /dev/null. With socket activation the descriptors from 3 on are the listeners: keep them.
+bool daemonize(Logger& log, bool keep_inherited_descriptors) {
     if (const pid_t pid = ::fork(); pid < 0) {
         log.perror(0, errno, "fork");
         return false;
@@ -70,12 +72,15 @@ bool daemonize(Logger& log) {
         return false;
     }
     ::umask(0);
+    if (!keep_inherited_descriptors)
+        ::close_range(3, ~0U, 0);
     const int null_fd = ::open("/dev/null", O_RDWR);
     if (null_fd >= 0) {
         ::dup2(null_fd, 0);
         ::dup2(null_fd, 1);
         ::dup2(null_fd, 2);
-        if (null_fd > 2) ::close(null_fd);
+        if (null_fd > 2)
+            ::close(null_fd);
     }
     log.use_syslog();
     return true;
@@ -107,7 +112,8 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    if (options.daemonize && !daemonize(log)) return 1;
+    if (options.daemonize && !daemonize(log, options.systemd))
+        return 1;
 
     const std::size_t descriptor_limit = raise_descriptor_limit(log);
     asio::io_context io(1);
@@ -115,7 +121,8 @@ int run_daemon(const DaemonOptions& options) {
                                           : open_listeners(io, plan, options.port, log);
     if (listeners.exit_code) {
         if (options.systemd) {
-            notify_systemd(("STATUS=Exited.\nERRNO=" + std::to_string(*listeners.exit_code)).c_str());
+            notify_systemd(
+                ("STATUS=Exited.\nERRNO=" + std::to_string(*listeners.exit_code)).c_str());
         }
         return *listeners.exit_code;
     }
@@ -133,7 +140,8 @@ int run_daemon(const DaemonOptions& options) {
                            .c_str());
     }
     io.run();
-    if (options.systemd) notify_systemd("STATUS=Exited.\nERRNO=0");
+    if (options.systemd)
+        notify_systemd("STATUS=Exited.\nERRNO=0");
     return 0;
 }
 

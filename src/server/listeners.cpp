@@ -16,8 +16,10 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
     std::vector<std::string_view> tokens;
     for (std::size_t pos = 0; pos < address_list.size();) {
         const std::size_t start = address_list.find_first_not_of(", ", pos);
-        if (start == std::string_view::npos) break;
-        const std::size_t end = std::min(address_list.find_first_of(", ", start), address_list.size());
+        if (start == std::string_view::npos)
+            break;
+        const std::size_t end =
+            std::min(address_list.find_first_of(", ", start), address_list.size());
         tokens.push_back(address_list.substr(start, end - start));
         pos = end;
     }
@@ -28,18 +30,20 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
     plan.addresses = {{asio::ip::address_v4::loopback(), true},
                       {asio::ip::address_v6::loopback(), true}};
     for (const std::string_view token : tokens) {
-        if (token == "127.0.0.1" || token == "::1") continue;
+        if (token == "127.0.0.1" || token == "::1")
+            continue;
         const std::string text(token);
         std::error_code ec;
         asio::ip::address address = asio::ip::make_address_v6(text, ec);
-        if (ec) address = asio::ip::make_address_v4(text, ec);
+        if (ec)
+            address = asio::ip::make_address_v4(text, ec);
         if (ec) {
             plan.error = "cannot parse IP address \"" + text + "\"";
             return plan;
         }
         if (plan.addresses.size() == max_listeners) {
-            plan.error = "cannot listen on more than " + std::to_string(max_listeners) +
-                         " IP addresses";
+            plan.error =
+                "cannot listen on more than " + std::to_string(max_listeners) + " IP addresses";
             return plan;
         }
         plan.addresses.push_back({address, false});
@@ -67,7 +71,8 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
             result.exit_code = 1;
             return result;
         }
-        if (entry.address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+        if (entry.address.is_v6())
+            acceptor.set_option(asio::ip::v6_only(true), ec);
         acceptor.set_option(Acceptor::reuse_address(true), ec);
         acceptor.bind(endpoint, ec);
         if (ec == asio::error::address_in_use) {
@@ -77,12 +82,13 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
             result.exit_code = 0;
             return result;
         }
-        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) {
             if (entry.implicit) {
                 // No ::1 (IPv6 disabled) or no such loopback: the reference dies here; we go on.
-                log.printf(0, "warning: cannot listen on %s: %s",
-                           entry.address.to_string().c_str(), ec.message().c_str());
+                log.printf(0, "warning: cannot listen on %s: %s", entry.address.to_string().c_str(),
+                           ec.message().c_str());
                 continue;
             }
             log.printf(0, "failed to bind socket on %s: %s", entry.address.to_string().c_str(),
@@ -127,12 +133,13 @@ Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
             result.exit_code = 1;
             return result;
         }
-        const auto protocol = address.ss_family == AF_INET6 ? asio::ip::tcp::v6()
-                                                            : asio::ip::tcp::v4();
+        const auto protocol =
+            address.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4();
         Acceptor acceptor(io);
         std::error_code ec;
         acceptor.assign(protocol, fd, ec);
-        if (!ec) acceptor.non_blocking(true, ec);
+        if (!ec)
+            acceptor.non_blocking(true, ec);
         if (ec) {
             log.printf(0, "cannot use systemd socket %d: %s", fd, ec.message().c_str());
             result.exit_code = 1;

@@ -29,7 +29,8 @@ void Logger::perror(int level, int errno_value, const char* format, ...) {
 }
 
 void Logger::vwrite(int level, const char* suffix, const char* format, va_list args) {
-    if (!enabled(level)) return;
+    if (!enabled(level))
+        return;
     char message[2048];
     std::vsnprintf(message, sizeof message, format, args);
     if (syslog_) {
@@ -50,7 +51,8 @@ void Logger::vwrite(int level, const char* suffix, const char* format, va_list a
 }
 
 void Logger::dump(std::string_view what, std::string_view bytes) {
-    if (!enabled(2)) return;
+    if (!enabled(2))
+        return;
     std::string text;
     for (std::size_t i = 0; i < bytes.size(); ++i) {
         char cell[4];

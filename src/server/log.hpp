@@ -10,7 +10,7 @@
 namespace epmdx::server {
 
 class Logger {
-public:
+  public:
     explicit Logger(int debug_level) : level_(debug_level) {}
 
     // From now on write to syslog instead of stderr (after daemonizing).
@@ -21,12 +21,11 @@ public:
 
     [[gnu::format(printf, 3, 4)]] void printf(int level, const char* format, ...);
     // Appends ": <strerror(errno_value)>" like perror.
-    [[gnu::format(printf, 4, 5)]] void perror(int level, int errno_value, const char* format,
-                                               ...);
+    [[gnu::format(printf, 4, 5)]] void perror(int level, int errno_value, const char* format, ...);
     // Level >= 2: hex dump of bytes read or written.
     void dump(std::string_view what, std::string_view bytes);
 
-private:
+  private:
     void vwrite(int level, const char* suffix, const char* format, va_list args);
 
     int level_;
@@ -35,13 +34,13 @@ private:
 
 // Lets a message through at most once per interval; counts what it held back.
 class RateLimit {
-public:
+  public:
     explicit RateLimit(std::chrono::steady_clock::duration interval) : interval_(interval) {}
     // True if a message may be written now; suppressed() then tells how many were held back.
     bool allow();
     unsigned long suppressed() const { return reported_suppressed_; }
 
-private:
+  private:
     std::chrono::steady_clock::duration interval_;
     std::chrono::steady_clock::time_point next_{};
     unsigned long suppressed_ = 0;

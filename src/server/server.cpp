@@ -21,7 +21,9 @@ namespace {
 
 using asio::use_awaitable;
 
-std::uint32_t unix_now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
+std::uint32_t unix_now() {
+    return static_cast<std::uint32_t>(std::time(nullptr));
+}
 
 std::string_view as_chars(std::span<const std::uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -35,7 +37,8 @@ void discard_unread(Socket& socket) {
     char sink[4096];
     while (!ec && unread > 0) {
         const ssize_t n = ::recv(socket.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
-        if (n <= 0) break;
+        if (n <= 0)
+            break;
         unread -= std::min(unread, static_cast<std::size_t>(n));
     }
 }
@@ -43,7 +46,8 @@ void discard_unread(Socket& socket) {
 // Asio's system errors have a category of their own that does not compare equal to std::errc
 // values, so compare the errno values themselves.
 bool is_descriptor_exhaustion(const std::error_code& error) {
-    if (error.category() != asio::error::get_system_category()) return false;
+    if (error.category() != asio::error::get_system_category())
+        return false;
     const int value = error.value();
     return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
 }
@@ -60,14 +64,17 @@ struct Server::Connection {
         ++server.connection_count_;
         server.pending_.push_back(*this);
         list = List::pending;
-        if (server.options_.max_pending_per_address != 0) ++server.pending_per_address_[peer];
+        if (server.options_.max_pending_per_address != 0)
+            ++server.pending_per_address_[peer];
         server.arm_deadline_timer();
     }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
     ~Connection() {
-        if (list == List::pending) server.unlink_pending(*this);
-        if (list == List::registered) server.registered_.erase(*this);
+        if (list == List::pending)
+            server.unlink_pending(*this);
+        if (list == List::registered)
+            server.registered_.erase(*this);
         --server.connection_count_;
     }
 
@@ -100,9 +107,9 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       options_(options),
       log_(log),
       acceptors_(std::move(acceptors)),
-      registry_(options.debug_level > 0 ? Registry::debug_old_capacity
-                                        : Registry::default_old_capacity,
-                unix_now),
+      registry_(
+          options.debug_level > 0 ? Registry::debug_old_capacity : Registry::default_old_capacity,
+          unix_now),
       max_connections_(max_connections),
       packet_timeout_(std::chrono::seconds(options.packet_timeout_s)),
       deadline_timer_(io),
@@ -110,7 +117,8 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
-    if (spare_fd_ >= 0) ::close(spare_fd_);
+    if (spare_fd_ >= 0)
+        ::close(spare_fd_);
 }
 
 void Server::start() {
@@ -118,22 +126,27 @@ void Server::start() {
         asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
     }
     termination_signals_.async_wait([this](const std::error_code& error, int signal) {
-        if (error) return;
+        if (error)
+            return;
         log_.printf(0, "got signal %d, shutting down", signal);
         shutdown();
     });
 }
 
 void Server::shutdown() {
-    if (shutting_down_) return;
+    if (shutting_down_)
+        return;
     shutting_down_ = true;
     std::error_code ignored;
-    for (Acceptor& acceptor : acceptors_) acceptor.close(ignored);
+    for (Acceptor& acceptor : acceptors_)
+        acceptor.close(ignored);
     deadline_timer_.cancel();
     termination_signals_.cancel(ignored);
-    while (pending_.head) drop_pending(*pending_.head, nullptr);
+    while (pending_.head)
+        drop_pending(*pending_.head, nullptr);
     // Each registration's wait then completes with operation_aborted and frees it.
-    for (Connection* c = registered_.head; c; c = c->next) c->socket.close(ignored);
+    for (Connection* c = registered_.head; c; c = c->next)
+        c->socket.close(ignored);
 }
 
 // ---- Accepting and admission -------------------------------------------------------------
@@ -145,17 +158,17 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            if (shutting_down_) break;
+            if (shutting_down_)
+                break;
         }
         asio::ip::tcp::endpoint peer;
-        Socket socket = co_await acceptor.async_accept(io_, peer,
-                                                       asio::redirect_error(use_awaitable, error));
+        Socket socket =
+            co_await acceptor.async_accept(io_, peer, asio::redirect_error(use_awaitable, error));
         if (!error) {
             admit(std::move(socket), peer.address());
         } else if (error == asio::error::operation_aborted || shutting_down_) {
             break;
-        } else if (is_descriptor_exhaustion(error) &&
-                   !on_descriptors_exhausted(acceptor, error)) {
+        } else if (is_descriptor_exhaustion(error) && !on_descriptors_exhausted(acceptor, error)) {
             // Nothing could be freed: let registrations end or requests finish, then retry.
             pause.expires_after(std::chrono::milliseconds(100));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
@@ -179,16 +192,19 @@ bool Server::on_descriptors_exhausted(Acceptor& acceptor, const std::error_code&
     }
     // Only registrations are left: take the waiting connection with the spare descriptor and
     // close it at once, so that its client gets an answer (a close) instead of a hang.
-    if (spare_fd_ < 0) return false;
+    if (spare_fd_ < 0)
+        return false;
     ::close(spare_fd_);
     const int refused = ::accept(acceptor.native_handle(), nullptr, nullptr);
-    if (refused >= 0) ::close(refused);
+    if (refused >= 0)
+        ::close(refused);
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return refused >= 0;
 }
 
 void Server::admit(Socket socket, const asio::ip::address& peer) {
-    if (shutting_down_) return;
+    if (shutting_down_)
+        return;
     if (options_.max_pending_per_address != 0) {
         const auto found = pending_per_address_.find(peer);
         if (found != pending_per_address_.end() &&
@@ -216,15 +232,16 @@ void Server::admit(Socket socket, const asio::ip::address& peer) {
         }
         drop_pending(*pending_.head, "connection limit reached");
     }
-    auto conn =
-        std::make_unique<Connection>(*this, std::move(socket), peer, Clock::now() + packet_timeout_);
+    auto conn = std::make_unique<Connection>(*this, std::move(socket), peer,
+                                             Clock::now() + packet_timeout_);
     asio::co_spawn(io_, serve(std::move(conn)), asio::detached);
 }
 
 void Server::unlink_pending(Connection& conn) {
     pending_.erase(conn);
     conn.list = Connection::List::none;
-    if (options_.max_pending_per_address == 0) return;
+    if (options_.max_pending_per_address == 0)
+        return;
     const auto found = pending_per_address_.find(conn.peer);
     if (found != pending_per_address_.end() && --found->second == 0) {
         pending_per_address_.erase(found);
@@ -233,8 +250,9 @@ void Server::unlink_pending(Connection& conn) {
 
 void Server::drop_pending(Connection& conn, const char* why) {
     if (why && capacity_warning_.allow()) {
-        log_.printf(0, "%s: closing the oldest connection that has not registered (from %s) "
-                       "(%lu similar messages suppressed)",
+        log_.printf(0,
+                    "%s: closing the oldest connection that has not registered (from %s) "
+                    "(%lu similar messages suppressed)",
                     why, conn.peer.to_string().c_str(), capacity_warning_.suppressed());
     }
     unlink_pending(conn);
@@ -245,12 +263,14 @@ void Server::drop_pending(Connection& conn, const char* why) {
 // ---- Deadlines ------------------------------------------------------------------------------
 
 void Server::arm_deadline_timer() {
-    if (deadline_timer_armed_ || pending_.head == nullptr || shutting_down_) return;
+    if (deadline_timer_armed_ || pending_.head == nullptr || shutting_down_)
+        return;
     deadline_timer_armed_ = true;
     deadline_timer_.expires_at(pending_.head->deadline);
     deadline_timer_.async_wait([this](const std::error_code& error) {
         deadline_timer_armed_ = false;
-        if (!error) on_deadline();
+        if (!error)
+            on_deadline();
     });
 }
 
@@ -269,8 +289,8 @@ void Server::on_deadline() {
 asio::awaitable<bool> Server::read_request(Connection& conn, std::vector<std::uint8_t>& body) {
     std::error_code error;
     std::array<std::uint8_t, 2> length{};
-    const std::size_t got = co_await asio::async_read(
-        conn.socket, asio::buffer(length), asio::redirect_error(use_awaitable, error));
+    const std::size_t got = co_await asio::async_read(conn.socket, asio::buffer(length),
+                                                      asio::redirect_error(use_awaitable, error));
     if (error) {
         if (got > 0) {
             log_.printf(0, "got partial packet only on file descriptor %d (%zu)",
@@ -307,17 +327,19 @@ asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
     log_.dump("reply", head);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
     co_await asio::async_write(conn.socket, buffers, asio::redirect_error(use_awaitable, error));
-    if (!error) discard_unread(conn.socket);
+    if (!error)
+        discard_unread(conn.socket);
 }
 
 asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn) {
     std::vector<std::uint8_t> body;
-    if (!co_await read_request(*conn, body)) co_return;
+    if (!co_await read_request(*conn, body))
+        co_return;
     wire::DecodeResult decoded = wire::decode_request(body);
     if (!decoded.request) {
         log_.printf(decoded.error == wire::DecodeError::unknown_request ? 0 : 1,
-                    "got garbage (%s, request code %d)", std::string(to_string(decoded.error)).c_str(),
-                    body[0]);
+                    "got garbage (%s, request code %d)",
+                    std::string(to_string(decoded.error)).c_str(), body[0]);
         co_return;
     }
     wire::Request& request = *decoded.request;
@@ -386,7 +408,8 @@ asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn) {
 }
 
 bool Server::is_local(Connection& conn) {
-    if (is_loopback(conn.peer)) return true;
+    if (is_loopback(conn.peer))
+        return true;
     // A same-host client that came in through a non-loopback interface.
     std::error_code error;
     const auto local = conn.socket.local_endpoint(error);
@@ -419,7 +442,8 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
         std::error_code ignored;
         asio::steady_timer delay(io_, std::chrono::seconds(options_.delay_write_s));
         co_await delay.async_wait(asio::redirect_error(use_awaitable, ignored));
-        if (!conn->socket.is_open()) co_return;  // timed out or shed meanwhile
+        if (!conn->socket.is_open())
+            co_return;  // timed out or shed meanwhile
     }
 
     // From here to hold_registration() nothing suspends, so no other request can observe a
@@ -434,7 +458,8 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
                 creation = registry_.add(std::move(node), fd, conn.get());
             }
         }
-        if (!creation) log_.printf(0, "node name already occupied %s", name.c_str());
+        if (!creation)
+            log_.printf(0, "node name already occupied %s", name.c_str());
     }
     const std::string answer =
         wire::encode_alive2_reply(highest_version, creation.has_value(), creation.value_or(0));
@@ -442,7 +467,8 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     std::error_code error;
     asio::write(conn->socket, asio::buffer(answer), error);
-    if (!creation) co_return;  // refused: the reply is sent, the connection closes
+    if (!creation)
+        co_return;  // refused: the reply is sent, the connection closes
     if (error) {
         registry_.remove(name);
         co_return;
@@ -460,7 +486,8 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
     auto* owner = static_cast<Connection*>(holder.owner);
     char probe = 0;
     const ssize_t n = ::recv(owner->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return false;
     log_.printf(1, "unregistering %s: its connection has already ended", owner->name.c_str());
     registry_.remove(owner->name);
     std::error_code ignored;
@@ -490,7 +517,8 @@ void Server::end_registration(std::unique_ptr<Connection> conn, const std::error
 
 std::string Server::handle_stop(const std::string& name) {
     const Registry::ActiveNode* node = registry_.find(name);
-    if (!node) return std::string(wire::stop_unknown);
+    if (!node)
+        return std::string(wire::stop_unknown);
     auto* holder = static_cast<Connection*>(node->owner);
     registry_.remove(name);
     std::error_code ignored;
@@ -501,7 +529,8 @@ std::string Server::handle_stop(const std::string& name) {
 }
 
 void Server::log_node_table() {
-    if (!log_.enabled(3)) return;
+    if (!log_.enabled(3))
+        return;
     registry_.for_each_active([this](const Registry::ActiveNode& node) {
         log_.printf(3, "active name <%s> at port %d, fd = %d", node.info.name.c_str(),
                     node.info.port, node.fd);

@@ -30,7 +30,7 @@ using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::execut
 using Clock = std::chrono::steady_clock;
 
 class Server {
-public:
+  public:
     Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
            std::vector<Acceptor> acceptors, std::size_t max_connections);
     Server(const Server&) = delete;
@@ -45,7 +45,7 @@ public:
     std::size_t connection_count() const { return connection_count_; }
     std::size_t max_connections() const { return max_connections_; }
 
-private:
+  private:
     struct Connection;
     // An intrusive list in insertion order; a connection is on at most one list at a time.
     struct ConnectionList {
@@ -63,8 +63,7 @@ private:
     asio::awaitable<void> reply(Connection& conn, std::string_view head,
                                 std::string_view body = {});
 
-    asio::awaitable<void> handle_alive2(std::unique_ptr<Connection>& conn,
-                                        wire::NodeInfo node);
+    asio::awaitable<void> handle_alive2(std::unique_ptr<Connection>& conn, wire::NodeInfo node);
     std::string handle_stop(const std::string& name);
     bool is_local(Connection& conn);
     bool drop_if_peer_gone(const Registry::ActiveNode& holder);

@@ -81,6 +81,19 @@ TEST(PendingPerAddress, ZeroMeansNoLimit) {
     expect_served(pending, d.port(), "pending connection");
 }
 
+TEST(PendingPerAddress, LimitFromEnvironmentAndFlagWins) {
+    Daemon from_env =
+        Daemon::start(DaemonKind::epmdx, {}, {{"ERL_EPMD_MAX_PENDING_PER_ADDRESS", "2"}});
+    const std::vector<Conn> pending = open_idle(from_env.port(), 2, second_source);
+    const Conn excess = Conn::open(from_env.port(), "127.0.0.1", second_source);
+    EXPECT_TRUE(read_outcome(excess).refused());
+
+    Daemon flagged = Daemon::start(DaemonKind::epmdx, {"-max_pending_per_address", "3"},
+                                   {{"ERL_EPMD_MAX_PENDING_PER_ADDRESS", "2"}});
+    const std::vector<Conn> admitted = open_idle(flagged.port(), 3, second_source);
+    expect_served(admitted, flagged.port(), "connection within the flag's limit");
+}
+
 // ---- -max_connections -----------------------------------------------------------------------
 
 TEST(ConnectionCap, NewConnectionShedsTheOldestUnregistered) {
@@ -93,6 +106,15 @@ TEST(ConnectionCap, NewConnectionShedsTheOldestUnregistered) {
     conns.erase(conns.begin(), conns.begin() + 2);
     expect_served(conns, d.port(), "newer connection");
     EXPECT_NE(d.log().find("connection limit reached"), std::string::npos) << d.log();
+}
+
+TEST(ConnectionCap, CapFromEnvironment) {
+    Daemon d = Daemon::start(DaemonKind::epmdx, {}, {{"ERL_EPMD_MAX_CONNECTIONS", "2"}});
+    settle(d.port());
+    std::vector<Conn> conns = open_idle(d.port(), 3, "127.0.0.1");
+    EXPECT_TRUE(read_outcome(conns[0]).refused());
+    conns.erase(conns.begin());
+    expect_served(conns, d.port(), "newer connection");
 }
 
 TEST(ConnectionCap, RegistrationsAreNeverShed) {
@@ -145,19 +167,19 @@ TEST(ConnectionCap, FullOfRegistrationsRefusesNewcomersUntilASlotFrees) {
 // ---- -packet_timeout ------------------------------------------------------------------------
 
 TEST(PacketDeadline, DoesNotTouchRegistrations) {
-    Daemon d = Daemon::start(DaemonKind::epmdx, {"-packet_timeout", "1"});
+    Daemon d = Daemon::start(DaemonKind::epmdx, {"-packet_timeout", "2"});
     const auto accepted = Clock::now();
     Registration early = register_node(d.port(), "early", 7001);
     ASSERT_EQ(early.reply.substr(0, 2), std::string("v\0", 2));
     // Registered near the end of its connection's deadline.
     Conn late = Conn::open(d.port());
-    std::this_thread::sleep_for(600ms);
+    std::this_thread::sleep_for(500ms);
     late.send(alive2_request("late", 7002));
     ASSERT_EQ(late.read_exact(6).substr(0, 2), std::string("v\0", 2));
 
     const Conn idle = Conn::open(d.port());
     EXPECT_TRUE(read_outcome(idle).refused()) << "the deadline is in force";
-    std::this_thread::sleep_until(accepted + 2500ms);
+    std::this_thread::sleep_until(accepted + 3500ms);
 
     EXPECT_TRUE(still_open(early.conn));
     EXPECT_TRUE(still_open(late));

@@ -69,9 +69,11 @@ std::vector<Conn> register_until_refused(std::uint16_t port, int attempts) {
         if (a.registered()) {
             EXPECT_EQ(refused, 0) << "node " << i << " registered after a refusal";
             nodes.push_back(std::move(a.conn));
-        } else {
-            EXPECT_TRUE(a.closed) << "node " << i << ": no reply and no close: " << hex(a.reply);
+        } else if (a.closed) {
             ++refused;
+        } else {
+            ADD_FAILURE() << "node " << i << ": no reply and no close: " << hex(a.reply);
+            break;  // the daemon hangs: every further attempt would wait just as long
         }
     }
     EXPECT_GT(refused, 0) << attempts << " registrations fit";

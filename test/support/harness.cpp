@@ -29,7 +29,8 @@ using Clock = std::chrono::steady_clock;
 }
 
 int remaining_ms(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
@@ -69,9 +70,11 @@ void drain(int fd, std::string& out, Clock::time_point deadline) {
     for (;;) {
         pollfd p{fd, POLLIN, 0};
         const int ready = ::poll(&p, 1, remaining_ms(deadline));
-        if (ready <= 0) return;
+        if (ready <= 0)
+            return;
         const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) return;
+        if (n <= 0)
+            return;
         out.append(buf, static_cast<std::size_t>(n));
     }
 }
@@ -89,11 +92,15 @@ struct ExecArgs {
             const std::string entry = *e;
             const std::string key = entry.substr(0, entry.find('='));
             bool dropped = false;
-            for (const auto& [k, v] : env) dropped = dropped || k == key;
-            for (const auto& k : unset_env) dropped = dropped || k == key;
-            if (!dropped) env_strings.push_back(entry);
+            for (const auto& [k, v] : env)
+                dropped = dropped || k == key;
+            for (const auto& k : unset_env)
+                dropped = dropped || k == key;
+            if (!dropped)
+                env_strings.push_back(entry);
         }
-        for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+        for (const auto& [k, v] : env)
+            env_strings.push_back(k + "=" + v);
         strings = args;
         strings.insert(strings.end(), env_strings.begin(), env_strings.end());
         for (std::size_t i = 0; i < strings.size(); ++i) {
@@ -106,9 +113,15 @@ struct ExecArgs {
 
 }  // namespace
 
-std::string epmdx_binary() { return EPMDX_BINARY; }
-std::string otp_epmd_binary() { return OTP_EPMD_BINARY; }
-std::string erl_binary() { return ERL_BINARY; }
+std::string epmdx_binary() {
+    return EPMDX_BINARY;
+}
+std::string otp_epmd_binary() {
+    return OTP_EPMD_BINARY;
+}
+std::string erl_binary() {
+    return ERL_BINARY;
+}
 
 std::uint16_t free_port() {
     // Ask the kernel for an ephemeral port on IPv4, then make sure ::1 has it free as well.
@@ -117,7 +130,8 @@ std::uint16_t free_port() {
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(v4, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind");
+        if (::bind(v4, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            fail("bind");
         socklen_t len = sizeof addr;
         ::getsockname(v4, reinterpret_cast<sockaddr*>(&addr), &len);
         const std::uint16_t port = ntohs(addr.sin_port);
@@ -129,8 +143,10 @@ std::uint16_t free_port() {
         addr6.sin6_port = htons(port);
         const bool v6_free =
             v6 < 0 || ::bind(v6, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6) == 0;
-        if (v6 >= 0) ::close(v6);
-        if (v6_free) return port;
+        if (v6 >= 0)
+            ::close(v6);
+        if (v6_free)
+            return port;
     }
     throw std::runtime_error("no free port");
 }
@@ -142,7 +158,8 @@ Process Process::spawn(const std::vector<std::string>& argv, const Env& env,
                        const std::filesystem::path& output_file) {
     ExecArgs exec(argv, env, unset_env);
     const pid_t pid = ::fork();
-    if (pid < 0) fail("fork");
+    if (pid < 0)
+        fail("fork");
     if (pid == 0) {
         ::setpgid(0, 0);
         const int null_in = ::open("/dev/null", O_RDONLY);
@@ -172,13 +189,19 @@ Process& Process::operator=(Process&& other) noexcept {
     return *this;
 }
 
-Process::~Process() { kill(); }
+Process::~Process() {
+    kill();
+}
 
-bool Process::running() { return pid_ > 0 && !wait(0ms).has_value(); }
+bool Process::running() {
+    return pid_ > 0 && !wait(0ms).has_value();
+}
 
 std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
-    if (status_) return status_;
-    if (pid_ <= 0) return std::nullopt;
+    if (status_)
+        return status_;
+    if (pid_ <= 0)
+        return std::nullopt;
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         int raw = 0;
@@ -187,13 +210,15 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
             status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
             return status_;
         }
-        if (Clock::now() >= deadline) return std::nullopt;
+        if (Clock::now() >= deadline)
+            return std::nullopt;
         std::this_thread::sleep_for(5ms);
     }
 }
 
 void Process::signal(int sig) {
-    if (pid_ > 0 && !status_) ::kill(pid_, sig);
+    if (pid_ > 0 && !status_)
+        ::kill(pid_, sig);
 }
 
 void Process::kill() {
@@ -208,10 +233,14 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
               const std::vector<std::string>& unset_env, std::chrono::milliseconds timeout) {
     int out_pipe[2];
     int err_pipe[2];
-    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) fail("pipe");
+    // Close-on-exec, so that only the dup2'ed copies reach the command (a daemonized child
+    // holding the originals would keep the pipes open).
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
+        fail("pipe");
     ExecArgs exec(argv, env, unset_env);
     const pid_t pid = ::fork();
-    if (pid < 0) fail("fork");
+    if (pid < 0)
+        fail("fork");
     if (pid == 0) {
         ::setpgid(0, 0);
         const int null_in = ::open("/dev/null", O_RDONLY);
@@ -231,9 +260,11 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
     int open_fds = 2;
     char buf[65536];
     while (open_fds > 0 && remaining_ms(deadline) > 0) {
-        if (::poll(fds, 2, remaining_ms(deadline)) <= 0) break;
+        if (::poll(fds, 2, remaining_ms(deadline)) <= 0)
+            break;
         for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
             const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
             if (n <= 0) {
                 ::close(fds[i].fd);
@@ -245,7 +276,8 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
         }
     }
     for (auto& p : fds) {
-        if (p.fd >= 0) ::close(p.fd);
+        if (p.fd >= 0)
+            ::close(p.fd);
     }
     for (;;) {
         int raw = 0;
@@ -275,16 +307,16 @@ Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args
         d.kind_ = kind;
         d.port_ = free_port();
         d.log_file_ = temp_log_path();
-        std::vector<std::string> argv = {kind == DaemonKind::epmdx ? epmdx_binary()
-                                                                    : otp_epmd_binary(),
-                                         "-port", std::to_string(d.port_)};
+        std::vector<std::string> argv = {
+            kind == DaemonKind::epmdx ? epmdx_binary() : otp_epmd_binary(), "-port",
+            std::to_string(d.port_)};
         argv.insert(argv.end(), address_args.begin(), address_args.end());
         argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-        d.process_ = Process::spawn(argv, env,
-                                    {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS",
-                                     "ERL_EPMD_RELAXED_COMMAND_CHECK"},
-                                    d.log_file_);
-        if (wait_for_port(d.port_, 10s) && d.process_.running()) return d;
+        d.process_ = Process::spawn(
+            argv, env, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
+            d.log_file_);
+        if (wait_for_port(d.port_, 10s) && d.process_.running())
+            return d;
         // Lost a race for the port (a busy port makes epmd exit 0): try another one.
     }
     throw std::runtime_error("daemon did not start");
@@ -300,7 +332,7 @@ std::string Daemon::log() const {
 RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
                       const Env& env) const {
     std::vector<std::string> argv = {client == DaemonKind::epmdx ? epmdx_binary()
-                                                                  : otp_epmd_binary()};
+                                                                 : otp_epmd_binary()};
     argv.insert(argv.end(), args.begin(), args.end());
     Env full_env = env;
     full_env.emplace_back("ERL_EPMD_PORT", std::to_string(port_));
@@ -317,7 +349,8 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
         addr.sin_port = htons(port);
         const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
         ::close(fd);
-        if (ok) return true;
+        if (ok)
+            return true;
         std::this_thread::sleep_for(10ms);
     }
     return false;
@@ -332,7 +365,8 @@ Conn Conn::open(std::uint16_t port, const std::string& address, const std::strin
         throw std::runtime_error("bad address " + address);
     }
     const int fd = ::socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) fail("socket");
+    if (fd < 0)
+        fail("socket");
     if (!bind_address.empty()) {
         sockaddr_storage local{};
         socklen_t local_len = 0;
@@ -359,12 +393,15 @@ Conn& Conn::operator=(Conn&& other) noexcept {
     return *this;
 }
 
-Conn::~Conn() { close(); }
+Conn::~Conn() {
+    close();
+}
 
 void Conn::send(std::string_view bytes) {
     while (!bytes.empty()) {
         const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0) fail("send");
+        if (n < 0)
+            fail("send");
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
 }
@@ -381,9 +418,11 @@ std::string Conn::read_exact(std::size_t n, std::chrono::milliseconds timeout) {
     char buf[4096];
     while (out.size() < n) {
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0)
+            break;
         const ssize_t got = ::read(fd_, buf, std::min(sizeof buf, n - out.size()));
-        if (got <= 0) break;
+        if (got <= 0)
+            break;
         out.append(buf, static_cast<std::size_t>(got));
     }
     return out;
@@ -394,9 +433,11 @@ bool Conn::closed_within(std::chrono::milliseconds timeout) {
     char buf[4096];
     for (;;) {
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) return false;
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0)
+            return false;
         const ssize_t n = ::read(fd_, buf, sizeof buf);
-        if (n <= 0) return true;
+        if (n <= 0)
+            return true;
     }
 }
 
@@ -425,11 +466,21 @@ std::string alive2_request(std::string_view name, std::uint16_t node_port, std::
     return frame(body);
 }
 
-std::string port_please_request(std::string_view name) { return frame("z" + std::string(name)); }
-std::string names_request() { return frame("n"); }
-std::string dump_request() { return frame("d"); }
-std::string kill_request() { return frame("k"); }
-std::string stop_request(std::string_view name) { return frame("s" + std::string(name)); }
+std::string port_please_request(std::string_view name) {
+    return frame("z" + std::string(name));
+}
+std::string names_request() {
+    return frame("n");
+}
+std::string dump_request() {
+    return frame("d");
+}
+std::string kill_request() {
+    return frame("k");
+}
+std::string stop_request(std::string_view name) {
+    return frame("s" + std::string(name));
+}
 
 std::string exchange(std::uint16_t port, std::string_view bytes,
                      std::chrono::milliseconds timeout) {
@@ -438,8 +489,8 @@ std::string exchange(std::uint16_t port, std::string_view bytes,
     return c.read_until_close(timeout);
 }
 
-Registration register_node(std::uint16_t epmd_port, std::string_view name,
-                           std::uint16_t node_port, std::uint16_t highest) {
+Registration register_node(std::uint16_t epmd_port, std::string_view name, std::uint16_t node_port,
+                           std::uint16_t highest) {
     Registration r{Conn::open(epmd_port), {}};
     r.conn.send(alive2_request(name, node_port, highest));
     r.reply = r.conn.read_exact(highest >= 6 ? 6 : 4);
@@ -448,7 +499,8 @@ Registration register_node(std::uint16_t epmd_port, std::string_view name,
 
 std::vector<std::string> names_in(std::string_view names_reply) {
     std::vector<std::string> names;
-    if (names_reply.size() < 4) return names;
+    if (names_reply.size() < 4)
+        return names;
     std::string_view rest = names_reply.substr(4);
     while (!rest.empty()) {
         const std::size_t end = rest.find('\n');
@@ -458,7 +510,8 @@ std::vector<std::string> names_in(std::string_view names_reply) {
         if (line.starts_with(prefix) && at != std::string_view::npos) {
             names.emplace_back(line.substr(prefix.size(), at - prefix.size()));
         }
-        if (end == std::string_view::npos) break;
+        if (end == std::string_view::npos)
+            break;
         rest.remove_prefix(end + 1);
     }
     return names;
@@ -469,7 +522,8 @@ std::string hex(std::string_view bytes) {
     std::string out;
     for (const char c : bytes) {
         const auto b = static_cast<unsigned char>(c);
-        if (!out.empty()) out += ' ';
+        if (!out.empty())
+            out += ' ';
         out += digits[b >> 4];
         out += digits[b & 0xF];
     }

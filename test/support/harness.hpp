@@ -28,7 +28,7 @@ std::uint16_t free_port();
 
 // A child process, killed (SIGKILL) and reaped when the object dies unless waited for.
 class Process {
-public:
+  public:
     Process() = default;
     // argv[0] is the program path. env adds to (or overrides) this process's environment; a
     // value of std::nullopt-like "\x01unset" is not supported: use unset_env instead.
@@ -48,7 +48,7 @@ public:
     void signal(int sig);
     void kill();
 
-private:
+  private:
     pid_t pid_ = -1;
     std::optional<int> status_;
 };
@@ -67,7 +67,7 @@ enum class DaemonKind { epmdx, otp };
 
 // A daemon listening on a fresh test port (on 127.0.0.1 and ::1 unless args say otherwise).
 class Daemon {
-public:
+  public:
     // Extra args are appended after "-port N". Pass address_args = {} to listen on all addresses.
     static Daemon start(DaemonKind kind, const std::vector<std::string>& extra_args = {},
                         const Env& env = {},
@@ -80,9 +80,10 @@ public:
     std::string log() const;
     // Runs the given daemon binary as a client against this daemon ({"-names"} etc.), with
     // ERL_EPMD_PORT set to this daemon's port.
-    RunResult cli(DaemonKind client, const std::vector<std::string>& args, const Env& env = {}) const;
+    RunResult cli(DaemonKind client, const std::vector<std::string>& args,
+                  const Env& env = {}) const;
 
-private:
+  private:
     DaemonKind kind_ = DaemonKind::epmdx;
     std::uint16_t port_ = 0;
     std::filesystem::path log_file_;
@@ -94,7 +95,7 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
 
 // A raw client connection.
 class Conn {
-public:
+  public:
     // Connects to address:port; bind_address, if set, is the local source address.
     static Conn open(std::uint16_t port, const std::string& address = "127.0.0.1",
                      const std::string& bind_address = {});
@@ -115,7 +116,7 @@ public:
     // Stops reading and writing; the peer sees EOF.
     void close();
 
-private:
+  private:
     explicit Conn(int fd) : fd_(fd) {}
     int fd_ = -1;
 };
@@ -142,8 +143,8 @@ struct Registration {
     Conn conn;
     std::string reply;
 };
-Registration register_node(std::uint16_t epmd_port, std::string_view name,
-                           std::uint16_t node_port, std::uint16_t highest = 6);
+Registration register_node(std::uint16_t epmd_port, std::string_view name, std::uint16_t node_port,
+                           std::uint16_t highest = 6);
 
 // The names in a NAMES reply (after the 4-byte header), in order.
 std::vector<std::string> names_in(std::string_view names_reply);
