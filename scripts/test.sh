@@ -87,7 +87,9 @@ fi
 # daemon and CLI process they start (children inherit the environment).
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON; then
+# -O0 (Debug) compiles about three times faster than the default -O2, and the sanitizers
+# catch no less without the optimiser.
+if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON -DCMAKE_BUILD_TYPE=Debug; then
     ctest_tree asan+ubsan build-asan
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS

@@ -70,7 +70,10 @@ bool RateLimit::allow() {
         return false;
     }
     next_ = now + interval_;
-    reported_suppressed_ = suppressed_;
+    note_[0] = '\0';
+    if (suppressed_ > 0) {
+        std::snprintf(note_, sizeof note_, " (%lu similar messages suppressed)", suppressed_);
+    }
     suppressed_ = 0;
     return true;
 }

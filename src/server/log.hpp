@@ -36,15 +36,16 @@ class Logger {
 class RateLimit {
   public:
     explicit RateLimit(std::chrono::steady_clock::duration interval) : interval_(interval) {}
-    // True if a message may be written now; suppressed() then tells how many were held back.
+    // True if a message may be written now; note() then says how many were held back since
+    // the last one ("" if none), to append to it.
     bool allow();
-    unsigned long suppressed() const { return reported_suppressed_; }
+    const char* note() const { return note_; }
 
   private:
     std::chrono::steady_clock::duration interval_;
     std::chrono::steady_clock::time_point next_{};
     unsigned long suppressed_ = 0;
-    unsigned long reported_suppressed_ = 0;
+    char note_[64] = "";
 };
 
 }  // namespace epmdx::server

@@ -180,11 +180,10 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
 bool Server::on_descriptors_exhausted(Acceptor& acceptor, const std::error_code& error) {
     const bool can_shed = pending_.head != nullptr;
     if (descriptor_warning_.allow()) {
-        log_.printf(0, "error in accept: %s; %s (%lu similar messages suppressed)",
-                    error.message().c_str(),
+        log_.printf(0, "error in accept: %s; %s%s", error.message().c_str(),
                     can_shed ? "closing the oldest connection that has not registered"
                              : "refusing a connection",
-                    descriptor_warning_.suppressed());
+                    descriptor_warning_.note());
     }
     if (can_shed) {
         drop_pending(*pending_.head, nullptr);
@@ -212,10 +211,8 @@ void Server::admit(Socket socket, const asio::ip::address& peer) {
             if (per_address_warning_.allow()) {
                 log_.printf(0,
                             "refusing a connection from %s: %u connections from it have not "
-                            "registered (-max_pending_per_address) (%lu similar messages "
-                            "suppressed)",
-                            peer.to_string().c_str(), found->second,
-                            per_address_warning_.suppressed());
+                            "registered (-max_pending_per_address)%s",
+                            peer.to_string().c_str(), found->second, per_address_warning_.note());
             }
             return;
         }
@@ -225,8 +222,8 @@ void Server::admit(Socket socket, const asio::ip::address& peer) {
             if (capacity_warning_.allow()) {
                 log_.printf(0,
                             "connection limit reached (%zu, all registered nodes); refusing a "
-                            "connection (%lu similar messages suppressed)",
-                            max_connections_, capacity_warning_.suppressed());
+                            "connection%s",
+                            max_connections_, capacity_warning_.note());
             }
             return;
         }
@@ -252,8 +249,8 @@ void Server::drop_pending(Connection& conn, const char* why) {
     if (why && capacity_warning_.allow()) {
         log_.printf(0,
                     "%s: closing the oldest connection that has not registered (from %s) "
-                    "(%lu similar messages suppressed)",
-                    why, conn.peer.to_string().c_str(), capacity_warning_.suppressed());
+                    "%s",
+                    why, conn.peer.to_string().c_str(), capacity_warning_.note());
     }
     unlink_pending(conn);
     std::error_code ignored;

@@ -35,8 +35,9 @@ inline std::string u32(std::uint32_t v) {
 }
 inline std::uint32_t be32(std::string_view s, std::size_t at = 0) {
     std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t i = 0; i < 4; ++i) {
         v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+    }
     return v;
 }
 inline std::uint16_t be16(std::string_view s, std::size_t at = 0) {
@@ -46,8 +47,9 @@ inline std::uint16_t be16(std::string_view s, std::size_t at = 0) {
 
 inline std::string repeat(std::string_view unit, std::size_t n) {
     std::string out;
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
         out += unit;
+    }
     return out;
 }
 
@@ -110,8 +112,9 @@ inline const std::string alive2_error = std::string("y\x01\x00\x63", 4);
 inline bool send_quietly(int fd, std::string_view bytes) {
     while (!bytes.empty()) {
         const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n <= 0)
+        if (n <= 0) {
             return false;
+        }
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
@@ -130,8 +133,9 @@ inline Outcome read_outcome(int fd, std::chrono::milliseconds timeout = 3s) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
         pollfd p{fd, POLLIN, 0};
-        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) {
             return out;
+        }
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) {
             out.closed = true;
@@ -165,8 +169,9 @@ inline std::string names_of(std::uint16_t port) {
 }
 inline bool listed(std::uint16_t port, std::string_view name) {
     for (const auto& n : names_in(names_of(port))) {
-        if (n == name)
+        if (n == name) {
             return true;
+        }
     }
     return false;
 }
@@ -175,8 +180,9 @@ inline bool wait_unlisted(std::uint16_t port, std::string_view name,
                           std::chrono::milliseconds timeout = 3s) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-        if (!listed(port, name))
+        if (!listed(port, name)) {
             return true;
+        }
         std::this_thread::sleep_for(5ms);
     }
     return false;
@@ -195,8 +201,9 @@ inline std::string without_fds(std::string_view dump) {
         if (dump.substr(i, key.size()) == key) {
             out += "fd = #";
             i += key.size();
-            while (i < dump.size() && dump[i] >= '0' && dump[i] <= '9')
+            while (i < dump.size() && dump[i] >= '0' && dump[i] <= '9') {
                 ++i;
+            }
         } else {
             out += dump[i++];
         }
@@ -232,11 +239,6 @@ class Holder {
     std::string name_;
     std::optional<Conn> conn_;
 };
-
-// gtest prints parameters in failure messages: a name rather than the raw bytes.
-inline void PrintTo(DaemonKind kind, std::ostream* os) {
-    *os << kind_name(kind);
-}
 
 inline std::string kind_param_name(const ::testing::TestParamInfo<DaemonKind>& info) {
     return kind_name(info.param);

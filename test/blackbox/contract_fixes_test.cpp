@@ -28,11 +28,13 @@ TEST_P(ContractFix, DribbledBytesDoNotExtendThePacketDeadline) {
     for (const char byte : packet) {
         send_quietly(conn.fd(), std::string(1, byte));
         out = read_outcome(conn.fd(), 500ms);
-        if (out.closed || !out.bytes.empty())
+        if (out.closed || !out.bytes.empty()) {
             break;
+        }
     }
-    if (!out.closed && out.bytes.empty())
+    if (!out.closed && out.bytes.empty()) {
         out = read_outcome(conn.fd(), 3s);
+    }
     const auto elapsed = Clock::now() - start;
     if (fixed()) {
         EXPECT_EQ(out.bytes, "") << "served a request that took longer than its deadline";
@@ -87,24 +89,6 @@ TEST_P(ContractFix, RefusedAlive2IsClosedAfterItsErrorReply) {
         }
         holder.expect_intact();
     }
-}
-
-TEST_P(ContractFix, ClosingOrResettingARefusedAlive2NeverUnregistersTheHolder) {
-    Daemon d = Daemon::start(GetParam());
-    Holder holder(d.port(), "holder");
-    for (int i = 0; i < 30; ++i) {
-        Conn conn = Conn::open(d.port());
-        conn.send(alive2_request("holder", 5001, i % 2 == 0 ? 6 : 5));
-        if (i % 3 == 0)
-            conn.read_exact(i % 2 == 0 ? 6 : 4);  // otherwise reset before the reply
-        if (i % 3 == 1) {
-            conn.send("x");  // a stray byte, as on a live registration
-        }
-        reset(conn);
-    }
-    holder.expect_intact();
-    EXPECT_EQ(request(d.port(), port_please_request("holder")).bytes.substr(0, 4),
-              std::string("w\0", 2) + u16(4242));
 }
 
 // (10) Names that would corrupt the NAMES text are refused.
@@ -177,11 +161,13 @@ std::size_t old_entries(std::uint16_t port) {
 TEST_P(ContractFix, OldListIsCappedAtFiveWithDebug) {
     Daemon d = Daemon::start(GetParam(), {"-d"});
     std::vector<Registration> held;
-    for (int i = 0; i < 7; ++i)
+    for (int i = 0; i < 7; ++i) {
         held.push_back(register_node(d.port(), "n" + std::to_string(i), 1));
+    }
     held.clear();
-    for (int i = 0; i < 7; ++i)
+    for (int i = 0; i < 7; ++i) {
         ASSERT_TRUE(wait_unlisted(d.port(), "n" + std::to_string(i)));
+    }
     if (fixed()) {
         EXPECT_LE(old_entries(d.port()), 5u);
     } else {
@@ -194,6 +180,7 @@ TEST_P(ContractFix, OldListIsCappedAtAThousand) {
     // Held at once and then dropped, so that OTP cannot recycle entries on the way.
     constexpr int drops = 1005;
     std::vector<Registration> held;
+    held.reserve(drops);
     for (int i = 0; i < drops; ++i) {
         held.push_back(register_node(d.port(), "n" + std::to_string(i), 1));
         ASSERT_EQ(held.back().reply.substr(0, 2), ok_x) << i;
@@ -250,8 +237,9 @@ TEST(EpmdxContract, FastRestartReplacesARegistrationWhosePeerHasClosed) {
         auto first = register_node(d.port(), "phoenix", 5001);
         ASSERT_EQ(first.reply.substr(0, 2), ok_x);
         ::shutdown(first.conn.fd(), SHUT_WR);
-        if (i % 2 == 0)
+        if (i % 2 == 0) {
             first.conn.close();
+        }
         auto second = register_node(d.port(), "phoenix", 5002);
         ASSERT_EQ(second.reply.substr(0, 2), ok_x)
             << "iteration " << i << ": " << hex(second.reply);
@@ -262,6 +250,27 @@ TEST(EpmdxContract, FastRestartReplacesARegistrationWhosePeerHasClosed) {
     }
 }
 
+// OTP unregisters the holder when a refused client resets before its error reply can be written
+// (facts 2.1), but only when the reset wins a race: so this one runs against epmdx alone.
+TEST(EpmdxContract, ClosingOrResettingARefusedAlive2NeverUnregistersTheHolder) {
+    Daemon d = Daemon::start(DaemonKind::epmdx);
+    Holder holder(d.port(), "holder");
+    for (int i = 0; i < 30; ++i) {
+        Conn conn = Conn::open(d.port());
+        conn.send(alive2_request("holder", 5001, i % 2 == 0 ? 6 : 5));
+        if (i % 3 == 0) {
+            conn.read_exact(i % 2 == 0 ? 6 : 4);  // otherwise reset before the reply
+        }
+        if (i % 3 == 1) {
+            conn.send("x");  // a stray byte, as on a live registration
+        }
+        reset(conn);
+    }
+    holder.expect_intact();
+    EXPECT_EQ(request(d.port(), port_please_request("holder")).bytes.substr(0, 4),
+              std::string("w\0", 2) + u16(4242));
+}
+
 // (4) A peer that never reads is dropped at its deadline, and everybody else is served meanwhile.
 TEST(EpmdxContract, APeerThatNeverReadsStallsNobody) {
     // The reply (4 MB) must exceed what the kernel buffers: about 2.8 MB of payload fit in the
@@ -269,8 +278,9 @@ TEST(EpmdxContract, APeerThatNeverReadsStallsNobody) {
     constexpr int nodes = 4000;
     rlimit limit{};
     ::getrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_max < nodes + 100)
+    if (limit.rlim_max < nodes + 100) {
         GTEST_SKIP() << "needs " << nodes << " descriptors";
+    }
     limit.rlim_cur = limit.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &limit);
 
@@ -286,8 +296,9 @@ TEST(EpmdxContract, APeerThatNeverReadsStallsNobody) {
         held.push_back({std::move(conn), {}});
         full_size += ("name " + name + " at port 4000\n").size();
     }
-    for (auto& r : held)
+    for (auto& r : held) {
         ASSERT_EQ(r.conn.read_exact(6).substr(0, 2), ok_x);
+    }
 
     // A small receive buffer set before connecting keeps the advertised window small for good.
     struct Socket {

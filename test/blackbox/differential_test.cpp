@@ -40,8 +40,9 @@ class Session {
                  const std::string& source = {}, bool half_close = false) {
         Conn conn = Conn::open(daemon_.port(), address, source);
         send_quietly(conn.fd(), bytes);
-        if (half_close)
+        if (half_close) {
             ::shutdown(conn.fd(), SHUT_WR);
+        }
         const Outcome out = read_outcome(conn.fd(), 2s);
         note(normalise(out.bytes) + (out.closed ? " <closed>" : " <open>"));
     }
@@ -95,8 +96,9 @@ class Session {
 
     std::string normalise(std::string_view bytes) const {
         std::string out(bytes);
-        if (out.size() >= 4 && out.substr(0, 4) == u32(daemon_.port()))
+        if (out.size() >= 4 && out.substr(0, 4) == u32(daemon_.port())) {
             out.replace(0, 4, "<port>");
+        }
         return printable(without_fds(out));
     }
     // 32-bit creations start from the clock: only their steps per name are comparable.
@@ -410,6 +412,7 @@ std::vector<Case> cases() {
     };
 }
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks up
 void PrintTo(const Case& c, std::ostream* os) {
     *os << c.label;
 }

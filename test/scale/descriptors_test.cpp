@@ -21,12 +21,21 @@ std::vector<Conn> flood_idle(std::uint16_t port, std::size_t count, const std::s
     return conns;
 }
 
+// Serves every request kind once before descriptors run out. In a -DEPMDX_SANITIZE=ON build,
+// UBSan checks a type's vptr the first time it sees it by probing memory through pipe(); under
+// EMFILE that fails and UBSan reports a bogus "invalid vptr" and aborts the daemon.
+void warm_up(std::uint16_t port) {
+    ASSERT_TRUE(is_names_reply(ask(port, names_request()).bytes, port));
+    ASSERT_EQ(ask(port, port_please_request("nobody")).bytes, std::string("w\x01", 2));
+}
+
 // ---- EMFILE / ENFILE ------------------------------------------------------------------------
 
 // An explicit cap above the descriptor limit, so that accept() itself runs out.
 TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
     LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
+    warm_up(d.port());
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
 
     std::vector<Conn> flood = flood_idle(d.port(), 60, second_source);
@@ -102,6 +111,7 @@ TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
 TEST(DescriptorExhaustion, RegistrationsHoldingEveryDescriptorAreKept) {
     LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
+    warm_up(d.port());
     std::vector<Conn> nodes = register_until_refused(d.port(), 40);
     EXPECT_NE(d.log().find(emfile_message), std::string::npos) << d.log();
     EXPECT_TRUE(ask(d.port(), names_request()).refused());

@@ -315,7 +315,7 @@ Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args
         d.process_ = Process::spawn(
             argv, env, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
             d.log_file_);
-        if (wait_for_port(d.port_, 10s) && d.process_.running())
+        if (wait_for_port(d.port_, d.process_, 10s))
             return d;
         // Lost a race for the port (a busy port makes epmd exit 0): try another one.
     }
@@ -340,8 +340,15 @@ RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
 }
 
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
+    Process none;
+    return wait_for_port(port, none, timeout);
+}
+
+bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
+        if (server.pid() > 0 && !server.running())
+            return false;  // it died: no use waiting
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,11 @@ RunResult run(const std::vector<std::string>& argv, const Env& env = {},
               std::chrono::milliseconds timeout = 15s);
 
 enum class DaemonKind { epmdx, otp };
+// gtest prints parameters in failure messages: a name rather than the raw bytes.
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks up
+inline void PrintTo(DaemonKind kind, std::ostream* os) {
+    *os << (kind == DaemonKind::epmdx ? "epmdx" : "otp");
+}
 
 // A daemon listening on a fresh test port (on 127.0.0.1 and ::1 unless args say otherwise).
 class Daemon {
@@ -92,6 +98,8 @@ class Daemon {
 
 // Waits until something accepts TCP connections on 127.0.0.1:port.
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+// The same, giving up as soon as the server process has exited.
+bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
 
 // A raw client connection.
 class Conn {
