@@ -55,7 +55,7 @@ RunResult run_cli(DaemonKind kind, const std::vector<std::string>& args,
 // Waits until NAMES on the daemon lists exactly `count` nodes.
 bool wait_for_node_count(std::uint16_t port, std::size_t count) {
     for (int i = 0; i < 500; ++i) {
-        if (names_in(test::exchange(port, names_request())).size() == count) {
+        if (names_in(round_trip(port, names_request())).size() == count) {
             return true;
         }
         std::this_thread::sleep_for(10ms);
@@ -289,7 +289,7 @@ TEST_P(CliDifferential, KillWithoutNodes) {
 TEST_P(CliDifferential, KillWithNodesIsRefused) {
     compare_fresh({}, {}, register_three, {"-kill"}, [](Daemon& daemon) {
         EXPECT_TRUE(daemon.process().running());
-        EXPECT_EQ(names_in(test::exchange(daemon.port(), names_request())).size(), 3U);
+        EXPECT_EQ(names_in(round_trip(daemon.port(), names_request())).size(), 3U);
     });
 }
 
@@ -303,7 +303,7 @@ TEST_P(CliDifferential, RelaxedKillWithNodes) {
 TEST_P(CliDifferential, StopKnownNode) {
     compare_fresh({"-relaxed_command_check"}, {}, register_three, {"-stop", "beta"},
                   [](Daemon& daemon) {
-                      EXPECT_EQ(names_in(test::exchange(daemon.port(), names_request())),
+                      EXPECT_EQ(names_in(round_trip(daemon.port(), names_request())),
                                 (std::vector<std::string>{"gamma", "alpha"}));
                   });
 }
@@ -318,7 +318,7 @@ TEST_P(CliDifferential, StopUnknownNodeExitsZero) {
 
 TEST_P(CliDifferential, StopWithoutRelaxedModeGetsNoAnswer) {
     compare_fresh({}, {}, register_three, {"-stop", "beta"}, [](Daemon& daemon) {
-        EXPECT_EQ(names_in(test::exchange(daemon.port(), names_request())).size(), 3U);
+        EXPECT_EQ(names_in(round_trip(daemon.port(), names_request())).size(), 3U);
     });
     compare_fresh({"-relaxed_command_check"}, {}, register_three, {"-stop", ""});
 }

@@ -75,7 +75,7 @@ TEST_P(BothDaemons, DaemonFlagReturnsAtOnceAndTheDaemonServes) {
         run_daemon(GetParam(), {"-port", std::to_string(port), "-address", "127.0.0.1", "-daemon"});
     EXPECT_EQ(start.exit_code, 0);
     ASSERT_TRUE(wait_for_port(port, 10s));
-    const std::string names = test::exchange(port, names_request());
+    const std::string names = round_trip(port, names_request());
     ASSERT_EQ(names.size(), 4u) << hex(names);
     const RunResult kill =
         run({binary(GetParam()), "-port", std::to_string(port), "-kill"}, {}, no_epmd_environment);
@@ -179,7 +179,7 @@ TEST(EpmdxStartup, SystemdSocketActivationAndReadiness) {
     ASSERT_TRUE(wait_for_port(port, 10s));
     Registration node = register_node(port, "activated", 4200);
     ASSERT_EQ(node.reply.substr(0, 2), std::string("v\0", 2));
-    const std::string names = test::exchange(port, names_request());
+    const std::string names = round_trip(port, names_request());
     EXPECT_EQ(names.substr(4), "name activated at port 4200\n");
     EXPECT_EQ(names.substr(0, 4),
               std::string({0, 0, static_cast<char>(port >> 8), static_cast<char>(port & 0xFF)}));

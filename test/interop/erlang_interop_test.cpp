@@ -73,7 +73,7 @@ TEST(ErlangNodes, TwoNodesRegisterFindAndPingEachOtherThroughEpmdx) {
                                                                   << beta.output() << "\nepmdx:\n"
                                                                   << daemon.log();
 
-    const std::string names = test::exchange(daemon.port(), names_request());
+    const std::string names = round_trip(daemon.port(), names_request());
     EXPECT_EQ(names_header_port(names), daemon.port()) << hex(names);
     const auto ports = registered_ports(names);
     EXPECT_EQ(ports.size(), 2U) << names.substr(4);
@@ -111,7 +111,7 @@ TEST(ErlangNodes, NodeKilledWithSigkillVanishesFromNames) {
     victim.process().signal(SIGKILL);
     ASSERT_EQ(victim.process().wait(5s), 128 + SIGKILL);
     EXPECT_TRUE(wait_for_names(daemon.port(), {"bystander"}, {"victim"}, 5s))
-        << test::exchange(daemon.port(), names_request()).substr(4);
+        << round_trip(daemon.port(), names_request()).substr(4);
 
     // The name is free again at once.
     const Registration successor = register_node(daemon.port(), "victim", 5002);
@@ -125,7 +125,7 @@ std::optional<std::chrono::milliseconds> time_reregistration(std::uint16_t epmd_
     const auto start = Clock::now();
     if (!wait_for_names(epmd_port, {name}, {}, 15s))
         return std::nullopt;
-    const auto ports = registered_ports(test::exchange(epmd_port, names_request()));
+    const auto ports = registered_ports(round_trip(epmd_port, names_request()));
     if (!ports.contains(name) || ports.at(name) != node_port)
         return std::nullopt;
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -148,7 +148,7 @@ TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
     const std::uint16_t port = first.port();
     ErlNode survivor(port, "survivor");
     ASSERT_TRUE(wait_for_names(port, {"survivor"})) << survivor.output() << first.log();
-    const int node_port = registered_ports(test::exchange(port, names_request())).at("survivor");
+    const int node_port = registered_ports(round_trip(port, names_request())).at("survivor");
 
     // Restart 1: the daemon dies without warning.
     first.process().kill();
@@ -158,7 +158,7 @@ TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
                                            << survivor.output();
 
     // The node is reachable through the new daemon, not only listed.
-    const std::string lookup = test::exchange(port, port_please_request("survivor"));
+    const std::string lookup = round_trip(port, port_please_request("survivor"));
     ASSERT_GE(lookup.size(), 4U) << hex(lookup);
     EXPECT_EQ(lookup.substr(0, 2), std::string("w\0", 2)) << hex(lookup);
     EXPECT_EQ((static_cast<unsigned char>(lookup[2]) << 8) | static_cast<unsigned char>(lookup[3]),

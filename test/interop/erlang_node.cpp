@@ -88,7 +88,7 @@ bool wait_for_names(std::uint16_t epmd_port, const std::vector<std::string>& pre
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         try {
-            const auto ports = registered_ports(test::exchange(epmd_port, names_request(), 2s));
+            const auto ports = registered_ports(round_trip(epmd_port, names_request(), 2s));
             bool done = true;
             for (const auto& name : present)
                 done = done && ports.contains(name);

@@ -52,7 +52,7 @@ std::string daemon_state(Daemon& daemon, bool expect_exit) {
 }
 
 std::string names_now(Daemon& daemon) {
-    const std::string reply = test::exchange(daemon.port(), names_request());
+    const std::string reply = round_trip(daemon.port(), names_request());
     return "\nNAMES: " + (reply.size() >= 4 ? reply.substr(4) : "<" + hex(reply) + ">");
 }
 

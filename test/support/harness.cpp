@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,6 +163,8 @@ Process Process::spawn(const std::vector<std::string>& argv, const Env& env,
         fail("fork");
     if (pid == 0) {
         ::setpgid(0, 0);
+        // A test killed by its timeout must not leave its daemon behind.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         const int null_in = ::open("/dev/null", O_RDONLY);
         ::dup2(null_in, 0);
         if (!output_file.empty()) {
@@ -243,6 +246,8 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
         fail("fork");
     if (pid == 0) {
         ::setpgid(0, 0);
+        // A test killed by its timeout must not leave its daemon behind.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         const int null_in = ::open("/dev/null", O_RDONLY);
         ::dup2(null_in, 0);
         ::dup2(out_pipe[1], 1);
@@ -489,8 +494,8 @@ std::string stop_request(std::string_view name) {
     return frame("s" + std::string(name));
 }
 
-std::string exchange(std::uint16_t port, std::string_view bytes,
-                     std::chrono::milliseconds timeout) {
+std::string round_trip(std::uint16_t port, std::string_view bytes,
+                       std::chrono::milliseconds timeout) {
     Conn c = Conn::open(port);
     c.send(bytes);
     return c.read_until_close(timeout);

@@ -143,7 +143,7 @@ std::string kill_request();
 std::string stop_request(std::string_view name);
 
 // Connects, sends, reads until the server closes.
-std::string exchange(std::uint16_t port, std::string_view bytes,
+std::string round_trip(std::uint16_t port, std::string_view bytes,
                      std::chrono::milliseconds timeout = 5s);
 
 // A registration held open: sends ALIVE2 and reads its reply (6 or 4 bytes).
