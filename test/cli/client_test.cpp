@@ -34,7 +34,7 @@ class ClientLibrary : public ::testing::TestWithParam<DaemonKind> {
     }
     // The names the daemon lists right now, straight from the wire.
     static std::vector<std::string> listed(const Daemon& daemon) {
-        return test::names_in(round_trip(daemon.port(), test::names_request()));
+        return test::names_in(test::round_trip(daemon.port(), test::names_request()));
     }
     // Unregistration happens when the daemon notices the close; give it a moment.
     static bool eventually_listed(const Daemon& daemon, const std::vector<std::string>& names) {
