@@ -2,16 +2,17 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 
 #include "access.hpp"
@@ -29,18 +30,18 @@ std::string_view as_chars(std::span<const std::uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// Reads and discards what the peer sent beyond its request. Closing a socket with unread data
-// makes the kernel send a reset, which can destroy the reply before the peer reads it.
-void discard_unread(Socket& socket) {
-    std::error_code ec;
-    std::size_t unread = socket.available(ec);
-    char sink[4096];
-    while (!ec && unread > 0) {
-        const ssize_t n = ::recv(socket.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
-        if (n <= 0)
-            break;
-        unread -= std::min(unread, static_cast<std::size_t>(n));
-    }
+// Sends what the socket takes right now, head then body; returns the byte count (0 on error).
+std::size_t send_without_waiting(Socket& socket, std::string_view head, std::string_view body) {
+    iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
+                      {const_cast<char*>(body.data()), body.size()}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = body.empty() ? 1 : 2;
+    ssize_t sent = 0;
+    do {
+        sent = ::sendmsg(socket.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 
 // Asio's system errors have a category of their own that does not compare equal to std::errc
@@ -168,37 +169,59 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
             admit(std::move(socket), peer.address());
         } else if (error == asio::error::operation_aborted || shutting_down_) {
             break;
-        } else if (is_descriptor_exhaustion(error) && !on_descriptors_exhausted(acceptor, error)) {
-            // Nothing could be freed: let registrations end or requests finish, then retry.
-            pause.expires_after(std::chrono::milliseconds(100));
-            co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
+        } else if (is_descriptor_exhaustion(error)) {
+            co_await on_descriptors_exhausted(acceptor, error);
         }
         // Other errors (ECONNABORTED, EINTR, EPERM from a firewall, ...) concern one peer only.
     }
 }
 
-bool Server::on_descriptors_exhausted(Acceptor& acceptor, const std::error_code& error) {
-    const bool can_shed = pending_.head != nullptr;
-    if (descriptor_warning_.allow()) {
+asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor,
+                                                       const std::error_code& error) {
+    // accept() reserves a descriptor before it looks at the queue, so EMFILE does not mean that
+    // anyone is waiting. The spare descriptor tells: with it free, accept either takes a
+    // waiting client or says there is none.
+    std::error_code ignored;
+    if (spare_fd_ >= 0) {
+        ::close(spare_fd_);
+        spare_fd_ = -1;
+    }
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    const int waiting = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer),
+                                  &peer_length, SOCK_CLOEXEC);
+    const int accept_error = errno;
+    const bool can_shed = waiting >= 0 && pending_.head != nullptr;
+    if (waiting >= 0 && descriptor_warning_.allow()) {
         log_.printf(0, "error in accept: %s; %s%s", error.message().c_str(),
                     can_shed ? "closing the oldest connection that has not registered"
                              : "refusing a connection",
                     descriptor_warning_.note());
     }
     if (can_shed) {
+        // The oldest idle connection makes room for the newcomer.
         drop_pending(*pending_.head, nullptr);
-        return true;
+        asio::ip::tcp::endpoint endpoint;
+        const std::size_t length = std::min<std::size_t>(peer_length, endpoint.capacity());
+        std::memcpy(endpoint.data(), &peer, length);
+        endpoint.resize(length);
+        Socket socket(io_);
+        socket.assign(endpoint.protocol(), waiting, ignored);
+        if (!ignored)
+            admit(std::move(socket), endpoint.address());
+    } else if (waiting >= 0) {
+        ::close(waiting);  // only registrations hold descriptors: refuse at once, never hang
     }
-    // Only registrations are left: take the waiting connection with the spare descriptor and
-    // close it at once, so that its client gets an answer (a close) instead of a hang.
-    if (spare_fd_ < 0)
-        return false;
-    ::close(spare_fd_);
-    const int refused = ::accept(acceptor.native_handle(), nullptr, nullptr);
-    if (refused >= 0)
-        ::close(refused);
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return refused >= 0;
+    if (waiting < 0 && accept_error != EAGAIN && accept_error != EWOULDBLOCK) {
+        // Not even the spare helped (the system-wide table is full): wait for things to end.
+        asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ignored));
+    } else if (waiting < 0) {
+        // Nobody is waiting: sleep until somebody is.
+        co_await acceptor.async_wait(Acceptor::wait_read,
+                                     asio::redirect_error(use_awaitable, ignored));
+    }
 }
 
 void Server::admit(Socket socket, const asio::ip::address& peer) {
@@ -283,35 +306,53 @@ void Server::on_deadline() {
 
 // ---- One request per connection -------------------------------------------------------------
 
-asio::awaitable<bool> Server::read_request(Connection& conn, std::vector<std::uint8_t>& body) {
-    std::error_code error;
-    std::array<std::uint8_t, 2> length{};
-    const std::size_t got = co_await asio::async_read(conn.socket, asio::buffer(length),
-                                                      asio::redirect_error(use_awaitable, error));
-    if (error) {
-        if (got > 0) {
-            log_.printf(0, "got partial packet only on file descriptor %d (%zu)",
-                        conn.socket.native_handle(), got);
+asio::awaitable<std::optional<Server::Received>> Server::read_request(Connection& conn) {
+    // Clients send a request in one piece, so one recv into the shared scratch buffer usually
+    // brings all of it and nothing waits. A request that arrives in parts is collected in a
+    // buffer of its own; the deadline timer ends one that never completes.
+    std::vector<std::uint8_t> parts;
+    const int fd = conn.socket.native_handle();
+    for (;;) {
+        const ssize_t n = ::recv(fd, scratch_.data(), scratch_.size(), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            std::error_code error;
+            co_await conn.socket.async_wait(Socket::wait_read,
+                                            asio::redirect_error(use_awaitable, error));
+            if (error)
+                co_return std::nullopt;  // closed meanwhile: deadline or shed
+            continue;
         }
-        co_return false;
-    }
-    const wire::FrameLength frame = wire::decode_frame_length(length[0], length[1]);
-    if (frame.error) {
-        log_.printf(0, "invalid packet size (%d)", (length[0] << 8) | length[1]);
-        co_return false;
-    }
-    body.resize(frame.length);
-    const std::size_t read = co_await asio::async_read(conn.socket, asio::buffer(body),
-                                                       asio::redirect_error(use_awaitable, error));
-    if (error) {
-        if (error != asio::error::operation_aborted) {
-            log_.printf(0, "got partial packet only on file descriptor %d (%zu)",
-                        conn.socket.native_handle(), read + 2);
+        if (n <= 0) {
+            if (!parts.empty()) {
+                log_.printf(0, "got partial packet only on file descriptor %d (%zu)", fd,
+                            parts.size());
+            }
+            co_return std::nullopt;
         }
-        co_return false;
+        std::span<const std::uint8_t> data(scratch_.data(), static_cast<std::size_t>(n));
+        if (!parts.empty()) {
+            parts.insert(parts.end(), data.begin(), data.end());
+            data = parts;
+        }
+        if (data.size() >= 2) {
+            const wire::FrameLength frame = wire::decode_frame_length(data[0], data[1]);
+            if (frame.error) {
+                log_.printf(0, "invalid packet size (%d)", (data[0] << 8) | data[1]);
+                co_return std::nullopt;
+            }
+            if (data.size() >= 2 + frame.length) {
+                const auto body = data.subspan(2, frame.length);
+                log_.dump("got request", as_chars(body));
+                // Decoded here, before anything suspends: the scratch buffer is shared.
+                co_return Received{wire::decode_request(body), body[0],
+                                   data.size() > 2 + frame.length};
+            }
+        }
+        if (parts.empty())
+            parts.assign(data.begin(), data.end());
     }
-    log_.dump("got request", as_chars(body));
-    co_return true;
 }
 
 asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
@@ -322,26 +363,37 @@ asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
         co_await delay.async_wait(asio::redirect_error(use_awaitable, error));
     }
     log_.dump("reply", head);
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
-    co_await asio::async_write(conn.socket, buffers, asio::redirect_error(use_awaitable, error));
-    if (!error)
-        discard_unread(conn.socket);
+    // Almost every reply fits the socket's send buffer: one send and done. The rest of a
+    // larger one goes out as the peer reads, under the connection's deadline.
+    const std::size_t sent = send_without_waiting(conn.socket, head, body);
+    if (sent == head.size() + body.size())
+        co_return;
+    const std::size_t head_sent = std::min(sent, head.size());
+    const std::array<asio::const_buffer, 2> rest{asio::buffer(head.substr(head_sent)),
+                                                 asio::buffer(body.substr(sent - head_sent))};
+    co_await asio::async_write(conn.socket, rest, asio::redirect_error(use_awaitable, error));
 }
 
 asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn) {
-    std::vector<std::uint8_t> body;
-    if (!co_await read_request(*conn, body))
+    std::optional<Received> received = co_await read_request(*conn);
+    if (!received)
         co_return;
-    wire::DecodeResult decoded = wire::decode_request(body);
+    wire::DecodeResult& decoded = received->decoded;
     if (!decoded.request) {
         log_.printf(decoded.error == wire::DecodeError::unknown_request ? 0 : 1,
                     "got garbage (%s, request code %d)",
-                    std::string(to_string(decoded.error)).c_str(), body[0]);
+                    std::string(to_string(decoded.error)).c_str(), received->code);
         co_return;
     }
     wire::Request& request = *decoded.request;
 
     if (auto* alive = std::get_if<wire::Alive2Request>(&request)) {
+        if (received->excess) {
+            // More bytes on a connection that would hold a registration: by the rules any
+            // byte after ALIVE2 ends it, so nothing is registered (the reference's close).
+            log_.printf(1, "got data after ALIVE2_REQ, closing");
+            co_return;
+        }
         co_await handle_alive2(conn, std::move(alive->node));
     } else if (const auto* lookup = std::get_if<wire::PortPlease2Request>(&request)) {
         if (!options_.port_please_access.allows(conn->peer)) {
@@ -462,11 +514,10 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
         wire::encode_alive2_reply(highest_version, creation.has_value(), creation.value_or(0));
     log_.dump("reply", answer);
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
-    std::error_code error;
-    asio::write(conn->socket, asio::buffer(answer), error);
+    const bool sent = send_without_waiting(conn->socket, answer, {}) == answer.size();
     if (!creation)
         co_return;  // refused: the reply is sent, the connection closes
-    if (error) {
+    if (!sent) {
         registry_.remove(name);
         co_return;
     }

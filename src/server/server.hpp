@@ -7,6 +7,7 @@
 // timer at all.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,9 +59,16 @@ class Server {
 
     asio::awaitable<void> accept_loop(Acceptor& acceptor);
     void admit(Socket socket, const asio::ip::address& peer);
-    bool on_descriptors_exhausted(Acceptor& acceptor, const std::error_code& error);
+    asio::awaitable<void> on_descriptors_exhausted(Acceptor& acceptor,
+                                                   const std::error_code& error);
     asio::awaitable<void> serve(std::unique_ptr<Connection> conn);
-    asio::awaitable<bool> read_request(Connection& conn, std::vector<std::uint8_t>& body);
+    // One packet as it arrived: decoded, its request code, and whether more bytes came with it.
+    struct Received {
+        wire::DecodeResult decoded;
+        std::uint8_t code = 0;
+        bool excess = false;
+    };
+    asio::awaitable<std::optional<Received>> read_request(Connection& conn);
     asio::awaitable<void> reply(Connection& conn, std::string_view head,
                                 std::string_view body = {});
 
@@ -100,6 +109,9 @@ class Server {
     bool shutting_down_ = false;
     // A descriptor kept free so that a connection can be accepted and closed when none are left.
     int spare_fd_ = -1;
+
+    // Where requests are read: nothing suspends between reading and decoding, so one will do.
+    std::array<std::uint8_t, 2 + wire::max_packet_length> scratch_{};
 
     RateLimit descriptor_warning_{std::chrono::seconds(10)};
     RateLimit capacity_warning_{std::chrono::seconds(10)};
