@@ -256,13 +256,13 @@ done >"$data"
 gnuplot <<EOF || die "gnuplot failed"
 set terminal pngcairo size 800,500
 set output "$out/lookups.png"
-set title "PORT_PLEASE2 lookups/s on loopback, 16 concurrent one-shot connections\n(no point: the daemon could not hold that many registrations)" noenhanced
+set title "PORT_PLEASE2 lookups/s on loopback, 16 concurrent one-shot connections\n(a missing point: that daemon could not hold so many registrations)" noenhanced
 set xlabel "registered nodes"
 set ylabel "lookups/s"
 set logscale x
 set xrange [0.7:$((top * 14 / 10))]
 set yrange [0:*]
-set key top right
+set key bottom left
 set grid
 set datafile missing "NaN"
 plot "$data" using 1:2 with linespoints lw 2 pt 7 title "OTP epmd", \
