@@ -112,6 +112,28 @@ struct ExecArgs {
     }
 };
 
+// Forks and execs. The child reads /dev/null, writes to out_fd and err_fd (inherited streams
+// if -1), leads a process group of its own (so that erl's helpers can be killed with it), and
+// dies with the test, so that a test killed by its timeout leaves no daemon behind.
+pid_t start_child(const ExecArgs& exec, int out_fd, int err_fd) {
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        fail("fork");
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        const int null_in = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_in, 0);
+        if (out_fd >= 0)
+            ::dup2(out_fd, 1);
+        if (err_fd >= 0)
+            ::dup2(err_fd, 2);
+        ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
+        _exit(127);
+    }
+    return pid;
+}
+
 }  // namespace
 
 std::string epmdx_binary() {
@@ -158,25 +180,16 @@ Process Process::spawn(const std::vector<std::string>& argv, const Env& env,
                        const std::vector<std::string>& unset_env,
                        const std::filesystem::path& output_file) {
     ExecArgs exec(argv, env, unset_env);
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        fail("fork");
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        // A test killed by its timeout must not leave its daemon behind.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        const int null_in = ::open("/dev/null", O_RDONLY);
-        ::dup2(null_in, 0);
-        if (!output_file.empty()) {
-            const int out = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-        }
-        ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
-        _exit(127);
+    int output = -1;
+    if (!output_file.empty()) {
+        output = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (output < 0)
+            fail("open " + output_file.string());
     }
     Process p;
-    p.pid_ = pid;
+    p.pid_ = start_child(exec, output, output);
+    if (output >= 0)
+        ::close(output);
     return p;
 }
 
@@ -241,22 +254,7 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
     if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
         fail("pipe");
     ExecArgs exec(argv, env, unset_env);
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        fail("fork");
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        // A test killed by its timeout must not leave its daemon behind.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        const int null_in = ::open("/dev/null", O_RDONLY);
-        ::dup2(null_in, 0);
-        ::dup2(out_pipe[1], 1);
-        ::dup2(err_pipe[1], 2);
-        ::close(out_pipe[0]);
-        ::close(err_pipe[0]);
-        ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
-        _exit(127);
-    }
+    const pid_t pid = start_child(exec, out_pipe[1], err_pipe[1]);
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
     RunResult result;
