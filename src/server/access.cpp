@@ -10,11 +10,13 @@ template <std::size_t N>
 bool prefix_matches(const std::array<unsigned char, N>& a, const std::array<unsigned char, N>& b,
                     unsigned prefix) {
     const unsigned whole_bytes = prefix / 8;
-    if (!std::equal(a.begin(), a.begin() + whole_bytes, b.begin()))
+    if (!std::equal(a.begin(), a.begin() + whole_bytes, b.begin())) {
         return false;
+    }
     const unsigned rest = prefix % 8;
-    if (rest == 0)
+    if (rest == 0) {
         return true;
+    }
     const auto mask = static_cast<unsigned char>(0xFFu << (8 - rest));
     return (a[whole_bytes] & mask) == (b[whole_bytes] & mask);
 }
@@ -22,8 +24,9 @@ bool prefix_matches(const std::array<unsigned char, N>& a, const std::array<unsi
 }  // namespace
 
 bool is_loopback(const asio::ip::address& address) {
-    if (address.is_v4())
+    if (address.is_v4()) {
         return (address.to_v4().to_uint() >> 24) == 127;
+    }
     return address.to_v6().is_loopback();
 }
 
@@ -34,8 +37,9 @@ std::optional<AccessRule> AccessRule::parse(std::string_view spec, std::string* 
     std::size_t pos = 0;
     while (pos < spec.size()) {
         const std::size_t start = spec.find_first_not_of(", ", pos);
-        if (start == std::string_view::npos)
+        if (start == std::string_view::npos) {
             break;
+        }
         const std::size_t end = std::min(spec.find_first_of(", ", start), spec.size());
         const std::string_view item = spec.substr(start, end - start);
         pos = end;
@@ -63,25 +67,29 @@ std::optional<AccessRule> AccessRule::parse(std::string_view spec, std::string* 
             }
         }
         if (ec) {
-            if (error)
+            if (error) {
                 *error = "cannot parse address or CIDR block \"" + std::string(item) + "\"";
+            }
             return std::nullopt;
         }
         rule.blocks_.push_back({network, prefix});
     }
     if (!any_item) {
-        if (error)
+        if (error) {
             *error = "empty access list (use \"any\" or \"loopback\")";
+        }
         return std::nullopt;
     }
     return rule;
 }
 
 bool AccessRule::allows(const asio::ip::address& peer) const {
-    if (open_)
+    if (open_) {
         return true;
-    if (loopback_ && is_loopback(peer))
+    }
+    if (loopback_ && is_loopback(peer)) {
         return true;
+    }
     for (const Block& block : blocks_) {
         if (block.network.is_v4() && peer.is_v4()) {
             if (prefix_matches(block.network.to_v4().to_bytes(), peer.to_v4().to_bytes(),
@@ -99,16 +107,19 @@ bool AccessRule::allows(const asio::ip::address& peer) const {
 }
 
 std::string AccessRule::describe() const {
-    if (open_)
+    if (open_) {
         return "any";
+    }
     std::string text;
     auto add = [&text](const std::string& item) {
-        if (!text.empty())
+        if (!text.empty()) {
             text += ',';
+        }
         text += item;
     };
-    if (loopback_)
+    if (loopback_) {
         add("loopback");
+    }
     for (const Block& block : blocks_) {
         add(block.network.to_string() + "/" + std::to_string(block.prefix));
     }

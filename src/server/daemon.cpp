@@ -24,8 +24,9 @@ namespace {
 // Raises the soft descriptor limit to the hard one; returns the limit now in force.
 std::size_t raise_descriptor_limit(Logger& log) {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
         return 1024;
+    }
     // An unlimited hard limit is still capped by the kernel's nr_open; ask for a large value.
     const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
     if (limit.rlim_cur < wanted) {
@@ -47,40 +48,49 @@ std::size_t default_max_connections(std::size_t descriptor_limit) {
     return descriptor_limit > reserve * 2 ? descriptor_limit - reserve : descriptor_limit / 2;
 }
 
+// Forks; the parent exits at once with status 0, the child returns true.
+bool fork_and_leave_parent(Logger& log) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        log.perror(0, errno, "fork");
+        return false;
+    }
+    if (pid > 0) {
+        std::_Exit(0);
+    }
+    return true;
+}
+
 // The reference's daemonizing: double fork, new session, no inherited descriptors, stdio on
 // /dev/null. With socket activation the descriptors from 3 on are the listeners: keep them.
 bool daemonize(Logger& log, bool keep_inherited_descriptors) {
-    if (const pid_t pid = ::fork(); pid < 0) {
-        log.perror(0, errno, "fork");
+    if (!fork_and_leave_parent(log)) {
         return false;
-    } else if (pid > 0) {
-        std::_Exit(0);
     }
     if (::setsid() < 0) {
         log.perror(0, errno, "setsid");
         return false;
     }
-    std::signal(SIGHUP, SIG_IGN);
-    if (const pid_t pid = ::fork(); pid < 0) {
-        log.perror(0, errno, "fork");
+    (void)std::signal(SIGHUP, SIG_IGN);
+    if (!fork_and_leave_parent(log)) {
         return false;
-    } else if (pid > 0) {
-        std::_Exit(0);
     }
     if (::chdir("/") != 0) {
         log.perror(0, errno, "chdir");
         return false;
     }
     ::umask(0);
-    if (!keep_inherited_descriptors)
+    if (!keep_inherited_descriptors) {
         ::close_range(3, ~0U, 0);
+    }
     const int null_fd = ::open("/dev/null", O_RDWR);
     if (null_fd >= 0) {
         ::dup2(null_fd, 0);
         ::dup2(null_fd, 1);
         ::dup2(null_fd, 2);
-        if (null_fd > 2)
+        if (null_fd > 2) {
             ::close(null_fd);
+        }
     }
     log.use_syslog();
     return true;
@@ -96,7 +106,7 @@ void notify_systemd([[maybe_unused]] const char* state) {
 
 int run_daemon(const DaemonOptions& options) {
     Logger log(options.debug_level);
-    std::signal(SIGPIPE, SIG_IGN);
+    (void)std::signal(SIGPIPE, SIG_IGN);
 
     ListenPlan plan;
     if (!options.systemd) {
@@ -112,8 +122,9 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    if (options.daemonize && !daemonize(log, options.systemd))
+    if (options.daemonize && !daemonize(log, options.systemd)) {
         return 1;
+    }
 
     const std::size_t descriptor_limit = raise_descriptor_limit(log);
     asio::io_context io(1);
@@ -140,8 +151,9 @@ int run_daemon(const DaemonOptions& options) {
                            .c_str());
     }
     io.run();
-    if (options.systemd)
+    if (options.systemd) {
         notify_systemd("STATUS=Exited.\nERRNO=0");
+    }
     return 0;
 }
 

@@ -16,8 +16,9 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
     std::vector<std::string_view> tokens;
     for (std::size_t pos = 0; pos < address_list.size();) {
         const std::size_t start = address_list.find_first_not_of(", ", pos);
-        if (start == std::string_view::npos)
+        if (start == std::string_view::npos) {
             break;
+        }
         const std::size_t end =
             std::min(address_list.find_first_of(", ", start), address_list.size());
         tokens.push_back(address_list.substr(start, end - start));
@@ -30,13 +31,15 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
     plan.addresses = {{asio::ip::address_v4::loopback(), true},
                       {asio::ip::address_v6::loopback(), true}};
     for (const std::string_view token : tokens) {
-        if (token == "127.0.0.1" || token == "::1")
+        if (token == "127.0.0.1" || token == "::1") {
             continue;
+        }
         const std::string text(token);
         std::error_code ec;
         asio::ip::address address = asio::ip::make_address_v6(text, ec);
-        if (ec)
+        if (ec) {
             address = asio::ip::make_address_v4(text, ec);
+        }
         if (ec) {
             plan.error = "cannot parse IP address \"" + text + "\"";
             return plan;
@@ -71,8 +74,9 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
             result.exit_code = 1;
             return result;
         }
-        if (entry.address.is_v6())
+        if (entry.address.is_v6()) {
             acceptor.set_option(asio::ip::v6_only(true), ec);
+        }
         acceptor.set_option(Acceptor::reuse_address(true), ec);
         acceptor.bind(endpoint, ec);
         if (ec == asio::error::address_in_use) {
@@ -82,8 +86,9 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
             result.exit_code = 0;
             return result;
         }
-        if (!ec)
+        if (!ec) {
             acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        }
         if (ec) {
             if (entry.implicit) {
                 // No ::1 (IPv6 disabled) or no such loopback: the reference dies here; we go on.
@@ -138,8 +143,9 @@ Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
         Acceptor acceptor(io);
         std::error_code ec;
         acceptor.assign(protocol, fd, ec);
-        if (!ec)
+        if (!ec) {
             acceptor.non_blocking(true, ec);
+        }
         if (ec) {
             log.printf(0, "cannot use systemd socket %d: %s", fd, ec.message().c_str());
             result.exit_code = 1;

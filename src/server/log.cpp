@@ -29,10 +29,11 @@ void Logger::perror(int level, int errno_value, const char* format, ...) {
 }
 
 void Logger::vwrite(int level, const char* suffix, const char* format, va_list args) {
-    if (!enabled(level))
+    if (!enabled(level)) {
         return;
+    }
     char message[2048];
-    std::vsnprintf(message, sizeof message, format, args);
+    (void)std::vsnprintf(message, sizeof message, format, args);
     if (syslog_) {
         if (suffix) {
             ::syslog(LOG_ERR, "epmd: %s: %s", message, suffix);
@@ -46,17 +47,18 @@ void Logger::vwrite(int level, const char* suffix, const char* format, va_list a
     ::ctime_r(&now, stamp);
     stamp[std::strcspn(stamp, "\n")] = '\0';
     // One fprintf per line so concurrent writers to the same terminal do not interleave.
-    std::fprintf(stderr, "epmd: %s: %s%s%s\r\n", stamp, message, suffix ? ": " : "",
-                 suffix ? suffix : "");
+    (void)std::fprintf(stderr, "epmd: %s: %s%s%s\r\n", stamp, message, suffix ? ": " : "",
+                       suffix ? suffix : "");
 }
 
 void Logger::dump(std::string_view what, std::string_view bytes) {
-    if (!enabled(2))
+    if (!enabled(2)) {
         return;
+    }
     std::string text;
     for (std::size_t i = 0; i < bytes.size(); ++i) {
         char cell[4];
-        std::snprintf(cell, sizeof cell, "%02x ", static_cast<unsigned char>(bytes[i]));
+        (void)std::snprintf(cell, sizeof cell, "%02x ", static_cast<unsigned char>(bytes[i]));
         text += cell;
     }
     printf(2, "%.*s (%zu bytes): %s", static_cast<int>(what.size()), what.data(), bytes.size(),
@@ -72,7 +74,7 @@ bool RateLimit::allow() {
     next_ = now + interval_;
     note_[0] = '\0';
     if (suppressed_ > 0) {
-        std::snprintf(note_, sizeof note_, " (%lu similar messages suppressed)", suppressed_);
+        (void)std::snprintf(note_, sizeof note_, " (%lu similar messages suppressed)", suppressed_);
     }
     suppressed_ = 0;
     return true;

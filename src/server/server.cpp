@@ -47,8 +47,9 @@ std::size_t send_without_waiting(Socket& socket, std::string_view head, std::str
 // Asio's system errors have a category of their own that does not compare equal to std::errc
 // values, so compare the errno values themselves.
 bool is_descriptor_exhaustion(const std::error_code& error) {
-    if (error.category() != asio::error::get_system_category())
+    if (error.category() != asio::error::get_system_category()) {
         return false;
+    }
     const int value = error.value();
     return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
 }
@@ -65,17 +66,20 @@ struct Server::Connection {
         ++server.connection_count_;
         server.pending_.push_back(*this);
         list = List::pending;
-        if (server.options_.max_pending_per_address != 0)
+        if (server.options_.max_pending_per_address != 0) {
             ++server.pending_per_address_[peer];
+        }
         server.arm_deadline_timer();
     }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
     ~Connection() {
-        if (list == List::pending)
+        if (list == List::pending) {
             server.unlink_pending(*this);
-        if (list == List::registered)
+        }
+        if (list == List::registered) {
             server.registered_.erase(*this);
+        }
         --server.connection_count_;
     }
 
@@ -118,8 +122,9 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
-    if (spare_fd_ >= 0)
+    if (spare_fd_ >= 0) {
         ::close(spare_fd_);
+    }
 }
 
 void Server::start() {
@@ -127,27 +132,32 @@ void Server::start() {
         asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
     }
     termination_signals_.async_wait([this](const std::error_code& error, int signal) {
-        if (error)
+        if (error) {
             return;
+        }
         log_.printf(0, "got signal %d, shutting down", signal);
         shutdown();
     });
 }
 
 void Server::shutdown() {
-    if (shutting_down_)
+    if (shutting_down_) {
         return;
+    }
     shutting_down_ = true;
     std::error_code ignored;
-    for (Acceptor& acceptor : acceptors_)
+    for (Acceptor& acceptor : acceptors_) {
         acceptor.close(ignored);
+    }
     deadline_timer_.cancel();
     termination_signals_.cancel(ignored);
-    while (pending_.head)
+    while (pending_.head) {
         drop_pending(*pending_.head, nullptr);
+    }
     // Each registration's wait then completes with operation_aborted and frees it.
-    for (Connection* c = registered_.head; c; c = c->next)
+    for (Connection* c = registered_.head; c; c = c->next) {
         c->socket.close(ignored);
+    }
 }
 
 // ---- Accepting and admission -------------------------------------------------------------
@@ -159,8 +169,9 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            if (shutting_down_)
+            if (shutting_down_) {
                 break;
+            }
         }
         asio::ip::tcp::endpoint peer;
         Socket socket =
@@ -207,8 +218,9 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor,
         endpoint.resize(length);
         Socket socket(io_);
         socket.assign(endpoint.protocol(), waiting, ignored);
-        if (!ignored)
+        if (!ignored) {
             admit(std::move(socket), endpoint.address());
+        }
     } else if (waiting >= 0) {
         ::close(waiting);  // only registrations hold descriptors: refuse at once, never hang
     }
@@ -225,8 +237,9 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor,
 }
 
 void Server::admit(Socket socket, const asio::ip::address& peer) {
-    if (shutting_down_)
+    if (shutting_down_) {
         return;
+    }
     if (options_.max_pending_per_address != 0) {
         const auto found = pending_per_address_.find(peer);
         if (found != pending_per_address_.end() &&
@@ -260,8 +273,9 @@ void Server::admit(Socket socket, const asio::ip::address& peer) {
 void Server::unlink_pending(Connection& conn) {
     pending_.erase(conn);
     conn.list = Connection::List::none;
-    if (options_.max_pending_per_address == 0)
+    if (options_.max_pending_per_address == 0) {
         return;
+    }
     const auto found = pending_per_address_.find(conn.peer);
     if (found != pending_per_address_.end() && --found->second == 0) {
         pending_per_address_.erase(found);
@@ -283,14 +297,16 @@ void Server::drop_pending(Connection& conn, const char* why) {
 // ---- Deadlines ------------------------------------------------------------------------------
 
 void Server::arm_deadline_timer() {
-    if (deadline_timer_armed_ || pending_.head == nullptr || shutting_down_)
+    if (deadline_timer_armed_ || pending_.head == nullptr || shutting_down_) {
         return;
+    }
     deadline_timer_armed_ = true;
     deadline_timer_.expires_at(pending_.head->deadline);
     deadline_timer_.async_wait([this](const std::error_code& error) {
         deadline_timer_armed_ = false;
-        if (!error)
+        if (!error) {
             on_deadline();
+        }
     });
 }
 
@@ -314,14 +330,16 @@ asio::awaitable<std::optional<Server::Received>> Server::read_request(Connection
     const int fd = conn.socket.native_handle();
     for (;;) {
         const ssize_t n = ::recv(fd, scratch_.data(), scratch_.size(), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
             continue;
+        }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             std::error_code error;
             co_await conn.socket.async_wait(Socket::wait_read,
                                             asio::redirect_error(use_awaitable, error));
-            if (error)
+            if (error) {
                 co_return std::nullopt;  // closed meanwhile: deadline or shed
+            }
             continue;
         }
         if (n <= 0) {
@@ -350,8 +368,9 @@ asio::awaitable<std::optional<Server::Received>> Server::read_request(Connection
                                    data.size() > 2 + frame.length};
             }
         }
-        if (parts.empty())
+        if (parts.empty()) {
             parts.assign(data.begin(), data.end());
+        }
     }
 }
 
@@ -366,8 +385,9 @@ asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
     // Almost every reply fits the socket's send buffer: one send and done. The rest of a
     // larger one goes out as the peer reads, under the connection's deadline.
     const std::size_t sent = send_without_waiting(conn.socket, head, body);
-    if (sent == head.size() + body.size())
+    if (sent == head.size() + body.size()) {
         co_return;
+    }
     const std::size_t head_sent = std::min(sent, head.size());
     const std::array<asio::const_buffer, 2> rest{asio::buffer(head.substr(head_sent)),
                                                  asio::buffer(body.substr(sent - head_sent))};
@@ -376,8 +396,9 @@ asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
 
 asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn) {
     std::optional<Received> received = co_await read_request(*conn);
-    if (!received)
+    if (!received) {
         co_return;
+    }
     wire::DecodeResult& decoded = received->decoded;
     if (!decoded.request) {
         log_.printf(decoded.error == wire::DecodeError::unknown_request ? 0 : 1,
@@ -457,8 +478,9 @@ asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn) {
 }
 
 bool Server::is_local(Connection& conn) {
-    if (is_loopback(conn.peer))
+    if (is_loopback(conn.peer)) {
         return true;
+    }
     // A same-host client that came in through a non-loopback interface.
     std::error_code error;
     const auto local = conn.socket.local_endpoint(error);
@@ -491,8 +513,9 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
         std::error_code ignored;
         asio::steady_timer delay(io_, std::chrono::seconds(options_.delay_write_s));
         co_await delay.async_wait(asio::redirect_error(use_awaitable, ignored));
-        if (!conn->socket.is_open())
+        if (!conn->socket.is_open()) {
             co_return;  // timed out or shed meanwhile
+        }
     }
 
     // From here to hold_registration() nothing suspends, so no other request can observe a
@@ -507,16 +530,18 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
                 creation = registry_.add(std::move(node), fd, conn.get());
             }
         }
-        if (!creation)
+        if (!creation) {
             log_.printf(0, "node name already occupied %s", name.c_str());
+        }
     }
     const std::string answer =
         wire::encode_alive2_reply(highest_version, creation.has_value(), creation.value_or(0));
     log_.dump("reply", answer);
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     const bool sent = send_without_waiting(conn->socket, answer, {}) == answer.size();
-    if (!creation)
+    if (!creation) {
         co_return;  // refused: the reply is sent, the connection closes
+    }
     if (!sent) {
         registry_.remove(name);
         co_return;
@@ -534,8 +559,9 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
     auto* owner = static_cast<Connection*>(holder.owner);
     char probe = 0;
     const ssize_t n = ::recv(owner->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return false;
+    }
     log_.printf(1, "unregistering %s: its connection has already ended", owner->name.c_str());
     registry_.remove(owner->name);
     std::error_code ignored;
@@ -565,8 +591,9 @@ void Server::end_registration(std::unique_ptr<Connection> conn, const std::error
 
 std::string Server::handle_stop(const std::string& name) {
     const Registry::ActiveNode* node = registry_.find(name);
-    if (!node)
+    if (!node) {
         return std::string(wire::stop_unknown);
+    }
     auto* holder = static_cast<Connection*>(node->owner);
     registry_.remove(name);
     std::error_code ignored;
@@ -577,8 +604,9 @@ std::string Server::handle_stop(const std::string& name) {
 }
 
 void Server::log_node_table() {
-    if (!log_.enabled(3))
+    if (!log_.enabled(3)) {
         return;
+    }
     registry_.for_each_active([this](const Registry::ActiveNode& node) {
         log_.printf(3, "active name <%s> at port %d, fd = %d", node.info.name.c_str(),
                     node.info.port, node.fd);

@@ -54,8 +54,9 @@ TEST_P(BothDaemons, UnparsableAddressIsFatal) {
 
 TEST_P(BothDaemons, MoreThanSixteenListenersIsFatal) {
     std::string list;
-    for (int i = 2; i <= 16; ++i)
+    for (int i = 2; i <= 16; ++i) {
         list += "127.0.0." + std::to_string(i) + ",";
+    }
     const RunResult r =
         run_daemon(GetParam(), {"-port", std::to_string(free_port()), "-address", list});
     EXPECT_EQ(r.exit_code, 1);
@@ -104,8 +105,9 @@ TEST(EpmdxStartup, TerminationSignalEndsTheDaemonCleanly) {
 // Runs a shell script in a new network namespace (root only); nullopt if that is impossible.
 std::optional<RunResult> in_network_namespace(const std::string& script) {
     const RunResult probe = run({"/usr/bin/unshare", "-n", "/bin/true"}, {}, {}, 10s);
-    if (probe.exit_code != 0)
+    if (probe.exit_code != 0) {
         return std::nullopt;
+    }
     return run({"/usr/bin/unshare", "-n", "/bin/sh", "-c", script}, {}, no_epmd_environment, 20s);
 }
 
@@ -117,8 +119,9 @@ TEST(EpmdxStartup, MissingIpv6LoopbackIsOnlyAWarning) {
         epmdx + " -port 4444 -address 127.0.0.1 & daemon=$!\n" + "for i in $(seq 100); do " +
         epmdx + " -port 4444 -names >/dev/null 2>&1 && break; sleep 0.05; done\n" + epmdx +
         " -port 4444 -names\n" + "status=$?\nkill $daemon\nwait $daemon\nexit $status");
-    if (!r || r->exit_code == 99)
+    if (!r || r->exit_code == 99) {
         GTEST_SKIP() << "cannot make a network namespace here";
+    }
     EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
     EXPECT_EQ(r->out, "epmd: up and running on port 4444 with data:\n");
     EXPECT_NE(r->err.find("warning: cannot listen on ::1"), std::string::npos) << r->err;
@@ -153,8 +156,9 @@ class NotifySocket {
             const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
             if (n > 0) {
                 all.append(buffer, static_cast<std::size_t>(n)).append("\n");
-                if (all.find("READY=1") != std::string::npos)
+                if (all.find("READY=1") != std::string::npos) {
                     break;
+                }
             } else {
                 std::this_thread::sleep_for(10ms);
             }

@@ -84,8 +84,9 @@ constexpr std::uint16_t port = 24369;  // inside the namespace nothing else list
 class FromAnotherHost : public ::testing::TestWithParam<DaemonKind> {
   protected:
     void SetUp() override {
-        if (::geteuid() != 0 || !host_.ready())
+        if (::geteuid() != 0 || !host_.ready()) {
             GTEST_SKIP() << "cannot make a network namespace";
+        }
     }
 
     // The reply, read until the daemon closes (a refused request: nothing).

@@ -71,11 +71,13 @@ void drain(int fd, std::string& out, Clock::time_point deadline) {
     for (;;) {
         pollfd p{fd, POLLIN, 0};
         const int ready = ::poll(&p, 1, remaining_ms(deadline));
-        if (ready <= 0)
+        if (ready <= 0) {
             return;
+        }
         const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0)
+        if (n <= 0) {
             return;
+        }
         out.append(buf, static_cast<std::size_t>(n));
     }
 }
@@ -93,15 +95,19 @@ struct ExecArgs {
             const std::string entry = *e;
             const std::string key = entry.substr(0, entry.find('='));
             bool dropped = false;
-            for (const auto& [k, v] : env)
+            for (const auto& [k, v] : env) {
                 dropped = dropped || k == key;
-            for (const auto& k : unset_env)
+            }
+            for (const auto& k : unset_env) {
                 dropped = dropped || k == key;
-            if (!dropped)
+            }
+            if (!dropped) {
                 env_strings.push_back(entry);
+            }
         }
-        for (const auto& [k, v] : env)
+        for (const auto& [k, v] : env) {
             env_strings.push_back(k + "=" + v);
+        }
         strings = args;
         strings.insert(strings.end(), env_strings.begin(), env_strings.end());
         for (std::size_t i = 0; i < strings.size(); ++i) {
@@ -117,17 +123,20 @@ struct ExecArgs {
 // dies with the test, so that a test killed by its timeout leaves no daemon behind.
 pid_t start_child(const ExecArgs& exec, int out_fd, int err_fd) {
     const pid_t pid = ::fork();
-    if (pid < 0)
+    if (pid < 0) {
         fail("fork");
+    }
     if (pid == 0) {
         ::setpgid(0, 0);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         const int null_in = ::open("/dev/null", O_RDONLY);
         ::dup2(null_in, 0);
-        if (out_fd >= 0)
+        if (out_fd >= 0) {
             ::dup2(out_fd, 1);
-        if (err_fd >= 0)
+        }
+        if (err_fd >= 0) {
             ::dup2(err_fd, 2);
+        }
         ::execve(exec.argv[0], exec.argv.data(), exec.envp.data());
         _exit(127);
     }
@@ -153,8 +162,9 @@ std::uint16_t free_port() {
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(v4, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        if (::bind(v4, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
             fail("bind");
+        }
         socklen_t len = sizeof addr;
         ::getsockname(v4, reinterpret_cast<sockaddr*>(&addr), &len);
         const std::uint16_t port = ntohs(addr.sin_port);
@@ -166,10 +176,12 @@ std::uint16_t free_port() {
         addr6.sin6_port = htons(port);
         const bool v6_free =
             v6 < 0 || ::bind(v6, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6) == 0;
-        if (v6 >= 0)
+        if (v6 >= 0) {
             ::close(v6);
-        if (v6_free)
+        }
+        if (v6_free) {
             return port;
+        }
     }
     throw std::runtime_error("no free port");
 }
@@ -183,13 +195,15 @@ Process Process::spawn(const std::vector<std::string>& argv, const Env& env,
     int output = -1;
     if (!output_file.empty()) {
         output = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (output < 0)
+        if (output < 0) {
             fail("open " + output_file.string());
+        }
     }
     Process p;
     p.pid_ = start_child(exec, output, output);
-    if (output >= 0)
+    if (output >= 0) {
         ::close(output);
+    }
     return p;
 }
 
@@ -214,10 +228,12 @@ bool Process::running() {
 }
 
 std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
-    if (status_)
+    if (status_) {
         return status_;
-    if (pid_ <= 0)
+    }
+    if (pid_ <= 0) {
         return std::nullopt;
+    }
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         int raw = 0;
@@ -226,15 +242,17 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
             status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
             return status_;
         }
-        if (Clock::now() >= deadline)
+        if (Clock::now() >= deadline) {
             return std::nullopt;
+        }
         std::this_thread::sleep_for(5ms);
     }
 }
 
 void Process::signal(int sig) {
-    if (pid_ > 0 && !status_)
+    if (pid_ > 0 && !status_) {
         ::kill(pid_, sig);
+    }
 }
 
 void Process::kill() {
@@ -251,8 +269,9 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
     int err_pipe[2];
     // Close-on-exec, so that only the dup2'ed copies reach the command (a daemonized child
     // holding the originals would keep the pipes open).
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
         fail("pipe");
+    }
     ExecArgs exec(argv, env, unset_env);
     const pid_t pid = start_child(exec, out_pipe[1], err_pipe[1]);
     ::close(out_pipe[1]);
@@ -263,11 +282,13 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
     int open_fds = 2;
     char buf[65536];
     while (open_fds > 0 && remaining_ms(deadline) > 0) {
-        if (::poll(fds, 2, remaining_ms(deadline)) <= 0)
+        if (::poll(fds, 2, remaining_ms(deadline)) <= 0) {
             break;
+        }
         for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
                 continue;
+            }
             const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
             if (n <= 0) {
                 ::close(fds[i].fd);
@@ -279,8 +300,9 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
         }
     }
     for (auto& p : fds) {
-        if (p.fd >= 0)
+        if (p.fd >= 0) {
             ::close(p.fd);
+        }
     }
     for (;;) {
         int raw = 0;
@@ -318,8 +340,9 @@ Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args
         d.process_ = Process::spawn(
             argv, env, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
             d.log_file_);
-        if (wait_for_port(d.port_, d.process_, 10s))
+        if (wait_for_port(d.port_, d.process_, 10s)) {
             return d;
+        }
         // Lost a race for the port (a busy port makes epmd exit 0): try another one.
     }
     throw std::runtime_error("daemon did not start");
@@ -350,8 +373,9 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
 bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-        if (server.pid() > 0 && !server.running())
+        if (server.pid() > 0 && !server.running()) {
             return false;  // it died: no use waiting
+        }
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -359,8 +383,9 @@ bool wait_for_port(std::uint16_t port, Process& server, std::chrono::millisecond
         addr.sin_port = htons(port);
         const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
         ::close(fd);
-        if (ok)
+        if (ok) {
             return true;
+        }
         std::this_thread::sleep_for(10ms);
     }
     return false;
@@ -375,8 +400,9 @@ Conn Conn::open(std::uint16_t port, const std::string& address, const std::strin
         throw std::runtime_error("bad address " + address);
     }
     const int fd = ::socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
         fail("socket");
+    }
     if (!bind_address.empty()) {
         sockaddr_storage local{};
         socklen_t local_len = 0;
@@ -410,8 +436,9 @@ Conn::~Conn() {
 void Conn::send(std::string_view bytes) {
     while (!bytes.empty()) {
         const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0)
+        if (n < 0) {
             fail("send");
+        }
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
 }
@@ -428,11 +455,13 @@ std::string Conn::read_exact(std::size_t n, std::chrono::milliseconds timeout) {
     char buf[4096];
     while (out.size() < n) {
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, remaining_ms(deadline)) <= 0)
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
             break;
+        }
         const ssize_t got = ::read(fd_, buf, std::min(sizeof buf, n - out.size()));
-        if (got <= 0)
+        if (got <= 0) {
             break;
+        }
         out.append(buf, static_cast<std::size_t>(got));
     }
     return out;
@@ -443,11 +472,13 @@ bool Conn::closed_within(std::chrono::milliseconds timeout) {
     char buf[4096];
     for (;;) {
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, remaining_ms(deadline)) <= 0)
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
             return false;
+        }
         const ssize_t n = ::read(fd_, buf, sizeof buf);
-        if (n <= 0)
+        if (n <= 0) {
             return true;
+        }
     }
 }
 
@@ -509,8 +540,9 @@ Registration register_node(std::uint16_t epmd_port, std::string_view name, std::
 
 std::vector<std::string> names_in(std::string_view names_reply) {
     std::vector<std::string> names;
-    if (names_reply.size() < 4)
+    if (names_reply.size() < 4) {
         return names;
+    }
     std::string_view rest = names_reply.substr(4);
     while (!rest.empty()) {
         const std::size_t end = rest.find('\n');
@@ -520,8 +552,9 @@ std::vector<std::string> names_in(std::string_view names_reply) {
         if (line.starts_with(prefix) && at != std::string_view::npos) {
             names.emplace_back(line.substr(prefix.size(), at - prefix.size()));
         }
-        if (end == std::string_view::npos)
+        if (end == std::string_view::npos) {
             break;
+        }
         rest.remove_prefix(end + 1);
     }
     return names;
@@ -532,8 +565,9 @@ std::string hex(std::string_view bytes) {
     std::string out;
     for (const char c : bytes) {
         const auto b = static_cast<unsigned char>(c);
-        if (!out.empty())
+        if (!out.empty()) {
             out += ' ';
+        }
         out += digits[b >> 4];
         out += digits[b & 0xF];
     }

@@ -144,7 +144,7 @@ std::string stop_request(std::string_view name);
 
 // Connects, sends, reads until the server closes.
 std::string round_trip(std::uint16_t port, std::string_view bytes,
-                     std::chrono::milliseconds timeout = 5s);
+                       std::chrono::milliseconds timeout = 5s);
 
 // A registration held open: sends ALIVE2 and reads its reply (6 or 4 bytes).
 struct Registration {
