@@ -132,7 +132,7 @@ done
 # flight show the per-request cost of each daemon (OTP's select() scan grows with every node).
 mid=1000
 ((smoke)) && mid=100
-sweep=(1 4)
+sweep=(1 2 4)
 for c in "${sweep[@]}"; do
   measure "lookups-c$c" "${daemons[@]}" -- lookups --nodes "$mid" --concurrency "$c" "${timed[@]}"
 done
