@@ -7,7 +7,8 @@ packages=(
   clang libclang-rt-14-dev             # libFuzzer
   erlang-base                          # OTP's epmd and erl: the reference for interop tests
   gnuplot-nox                          # benchmark plot
-  iproute2 procps
+  iproute2 procps                      # network namespaces for the remote-peer tests
+  systemd                              # systemd-socket-activate for the -systemd test
 )
 missing=()
 for p in "${packages[@]}"; do
