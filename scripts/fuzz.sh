@@ -18,6 +18,15 @@ trap 'rm -rf "$corpus"' EXIT
 cp "$root"/fuzz/corpus/* "$corpus"/
 mkdir -p "$build/fuzz-artifacts"
 
-# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it.
+# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it. The progress lines go to a
+# log (tens of thousands of them); its tail is shown, and all of it when the fuzzer fails.
+log="$build/fuzz.log"
+status=0
 "$build/fuzz/request_fuzzer" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-    -artifact_prefix="$build/fuzz-artifacts/" "$corpus"
+    -artifact_prefix="$build/fuzz-artifacts/" "$corpus" >"$log" 2>&1 || status=$?
+if ((status != 0)); then
+    cat "$log"
+else
+    tail -n 15 "$log"
+fi
+exit "$status"
