@@ -44,9 +44,6 @@ class Server {
     // Closes listeners and every connection, registrations included.
     void shutdown();
 
-    std::size_t connection_count() const { return connection_count_; }
-    std::size_t max_connections() const { return max_connections_; }
-
   private:
     struct Connection;
     // An intrusive list in insertion order; a connection is on at most one list at a time.
@@ -107,7 +104,8 @@ class Server {
     asio::signal_set termination_signals_;
     bool deadline_timer_armed_ = false;
     bool shutting_down_ = false;
-    // A descriptor kept free so that a connection can be accepted and closed when none are left.
+    // A descriptor held in reserve: when accept() runs out, freeing it shows whether a client is
+    // really waiting, and takes that client.
     int spare_fd_ = -1;
 
     // Where requests are read: nothing suspends between reading and decoding, so one will do.
