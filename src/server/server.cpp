@@ -374,13 +374,18 @@ asio::awaitable<std::optional<Server::Received>> Server::read_request(Connection
     }
 }
 
+asio::awaitable<void> Server::delay_write() {
+    if (options_.delay_write_s > 0) {
+        std::error_code ignored;
+        asio::steady_timer delay(io_, std::chrono::seconds(options_.delay_write_s));
+        co_await delay.async_wait(asio::redirect_error(use_awaitable, ignored));
+    }
+}
+
 asio::awaitable<void> Server::reply(Connection& conn, std::string_view head,
                                     std::string_view body) {
     std::error_code error;
-    if (options_.delay_write_s > 0) {
-        asio::steady_timer delay(io_, std::chrono::seconds(options_.delay_write_s));
-        co_await delay.async_wait(asio::redirect_error(use_awaitable, error));
-    }
+    co_await delay_write();
     log_.dump("reply", head);
     // Almost every reply fits the socket's send buffer: one send and done. The rest of a
     // larger one goes out as the peer reads, under the connection's deadline.
@@ -510,9 +515,7 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection>& conn,
         acceptable = false;
     }
     if (options_.delay_write_s > 0) {
-        std::error_code ignored;
-        asio::steady_timer delay(io_, std::chrono::seconds(options_.delay_write_s));
-        co_await delay.async_wait(asio::redirect_error(use_awaitable, ignored));
+        co_await delay_write();
         if (!conn->socket.is_open()) {
             co_return;  // timed out or shed meanwhile
         }

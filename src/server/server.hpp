@@ -66,6 +66,8 @@ class Server {
         bool excess = false;
     };
     asio::awaitable<std::optional<Received>> read_request(Connection& conn);
+    // -delay_write: the reference's simulation of a busy server, before each reply.
+    asio::awaitable<void> delay_write();
     asio::awaitable<void> reply(Connection& conn, std::string_view head,
                                 std::string_view body = {});
 

@@ -108,53 +108,11 @@ inline std::string names_of_length(std::size_t len) {
 inline const std::string alive2_x_error = std::string("v\x01\x00\x00\x00\x63", 6);
 inline const std::string alive2_error = std::string("y\x01\x00\x63", 4);
 
-// Sends without throwing: the server may already have closed the connection.
-inline bool send_quietly(int fd, std::string_view bytes) {
-    while (!bytes.empty()) {
-        const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n <= 0) {
-            return false;
-        }
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
-
-// What a one-shot request got: the bytes, and whether the server closed within the timeout.
-struct Outcome {
-    std::string bytes;
-    bool closed = false;
-};
-inline Outcome read_outcome(int fd, std::chrono::milliseconds timeout = 3s) {
-    Outcome out;
-    const auto deadline = Clock::now() + timeout;
-    char buf[65536];
-    for (;;) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        pollfd p{fd, POLLIN, 0};
-        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) {
-            return out;
-        }
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-            out.closed = true;
-            return out;
-        }
-        out.bytes.append(buf, static_cast<std::size_t>(n));
-    }
-}
 inline Outcome request(std::uint16_t port, std::string_view bytes,
                        std::chrono::milliseconds timeout = 3s) {
     Conn c = Conn::open(port);
     send_quietly(c.fd(), bytes);
     return read_outcome(c.fd(), timeout);
-}
-
-// True if nothing arrived and the peer has not closed: poll with a short grace period.
-inline bool still_open(int fd, std::chrono::milliseconds grace = 50ms) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(grace.count())) == 0;
 }
 
 // Closes with SO_LINGER 0, so the peer gets a reset instead of a FIN.

@@ -31,43 +31,12 @@ using Clock = std::chrono::steady_clock;
 inline const std::string second_source = "127.0.0.2";
 inline const std::string third_source = "127.0.0.3";
 
-// Sends without throwing: the daemon may already have closed the connection.
+// The harness's reply readers on a Conn; this suite waits up to 5 s for a reply by default.
 inline void send_quietly(const Conn& c, std::string_view bytes) {
-    while (!bytes.empty()) {
-        const ssize_t n = ::send(c.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
+    test::send_quietly(c.fd(), bytes);
 }
-
-// What a connection got: the bytes, and whether the daemon closed it within the timeout.
-struct Outcome {
-    std::string bytes;
-    bool closed = false;
-    // Closed without a single byte: a refusal.
-    bool refused() const { return closed && bytes.empty(); }
-};
-
 inline Outcome read_outcome(const Conn& c, std::chrono::milliseconds timeout = 5s) {
-    Outcome out;
-    const auto deadline = Clock::now() + timeout;
-    char buf[65536];
-    for (;;) {
-        // Polls at least once, so a zero timeout still sees a close that has already happened.
-        const auto left = std::max(
-            0L,
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-        pollfd p{c.fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0)
-            return out;
-        const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
-        if (n <= 0) {  // EOF, or a reset when the daemon closed with our request unread
-            out.closed = true;
-            return out;
-        }
-        out.bytes.append(buf, static_cast<std::size_t>(n));
-    }
+    return test::read_outcome(c.fd(), timeout);
 }
 
 // One request on a fresh connection from `source` to `target`, read until the daemon closes.
@@ -85,10 +54,8 @@ inline Outcome names_on(const Conn& c) {
     return read_outcome(c);
 }
 
-// True if nothing arrived on the connection and the daemon has not closed it.
 inline bool still_open(const Conn& c, std::chrono::milliseconds grace = 50ms) {
-    pollfd p{c.fd(), POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(grace.count())) == 0;
+    return test::still_open(c.fd(), grace);
 }
 
 // A NAMES reply answered by a daemon on `port`: the 4-byte header carries the port.

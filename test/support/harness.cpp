@@ -489,6 +489,42 @@ void Conn::close() {
     }
 }
 
+// ---- Outcomes -------------------------------------------------------------------------------
+
+Outcome read_outcome(int fd, std::chrono::milliseconds timeout) {
+    Outcome out;
+    const auto deadline = Clock::now() + timeout;
+    char buf[65536];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
+            return out;
+        }
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {  // EOF, or a reset when the server closed with our request unread
+            out.closed = true;
+            return out;
+        }
+        out.bytes.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+bool send_quietly(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+            return false;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+bool still_open(int fd, std::chrono::milliseconds grace) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(grace.count())) == 0;
+}
+
 // ---- Packets ---------------------------------------------------------------------------------
 
 std::string frame(std::string_view body) {

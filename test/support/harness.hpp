@@ -129,6 +129,21 @@ class Conn {
     int fd_ = -1;
 };
 
+// What a connection got: the bytes, and whether the server closed it within the timeout.
+struct Outcome {
+    std::string bytes;
+    bool closed = false;
+    // Closed without a single byte: a refusal.
+    bool refused() const { return closed && bytes.empty(); }
+};
+// Reads until the server closes or the timeout passes; polls at least once, so a zero timeout
+// still sees a close that has already happened.
+Outcome read_outcome(int fd, std::chrono::milliseconds timeout = 3s);
+// Sends without throwing (the server may already have closed); false if not all was sent.
+bool send_quietly(int fd, std::string_view bytes);
+// True if nothing arrived and the server has not closed within the grace period.
+bool still_open(int fd, std::chrono::milliseconds grace = 50ms);
+
 // [Len:16] + body.
 std::string frame(std::string_view body);
 // An ALIVE2_REQ packet (framed).
