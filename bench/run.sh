@@ -192,7 +192,7 @@ o=${result[otp,flood]} e=${result[epmdx,flood]}
 row "lookups during a flood of $(group "$flood_connections") idle connections" "$(flood_cell "$o")" "$(flood_cell "$e")" "$(ratio "$(field "$e" success_pct)" "$(field "$o" success_pct)")"
 row "registered nodes listed after the flood" "$(field "$o" listed_after) of $flood_nodes" "$(field "$e" listed_after) of $flood_nodes" ""
 
-# The issue's targets, evaluated for the reader (never for the exit status).
+# The performance targets, evaluated for the reader (never for the exit status).
 verdict() { awk "BEGIN { exit !($1) }" && echo met || echo "**not met**"; }
 times() { [[ $1 == n/a ]] && echo n/a || echo "${1}x"; }
 num() { local v; v=$(field "$1" "$2"); echo "${v:-0}"; }
@@ -232,7 +232,7 @@ mode=$( ((smoke)) && echo "smoke (tiny counts; figures meaningless)" || echo ful
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "## Targets (issue 3)"
+  echo "## Targets"
   echo
   echo "| target | epmdx | |"
   echo "|---|---|---|"

@@ -160,7 +160,7 @@ void check_name_rules(std::string_view name) {
     for (const char c : name) {
         require(static_cast<std::uint8_t>(c) > 0x20 && c != 0x7F, "unsafe character accepted");
     }
-    // Contract item 6: every name ALIVE2 accepts can be looked up.
+    // D-PORT2-255: every name ALIVE2 accepts can be looked up.
     if (!name.empty()) {
         const wire::Request again =
             decode_packet(wire::encode_request(wire::PortPlease2Request{std::string(name)}));

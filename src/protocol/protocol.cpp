@@ -93,7 +93,7 @@ DecodeResult failure(DecodeError error) {
 }
 
 DecodeResult decode_alive2(std::span<const std::uint8_t> body) {
-    // The reference's checks in its order (facts 2.1, steps 2-4): Len, then Nlen and Elen
+    // The reference's checks in its order (P-ALIVE2, the silent closes): Len, then Nlen and Elen
     // against Len, then NUL in the name.
     if (body.size() <= alive2_fixed_bytes) {
         return failure(DecodeError::truncated);
@@ -119,7 +119,7 @@ DecodeResult decode_port_please2(std::span<const std::uint8_t> body) {
     if (name.find('\0') != std::string_view::npos) {
         return failure(DecodeError::nul_in_name);
     }
-    // Unlike the reference, a 255-code-point name is accepted (contract item 6).
+    // Unlike the reference, a 255-code-point name is accepted (D-PORT2-255).
     const std::optional<std::size_t> code_points = utf8_code_points(name);
     if (!code_points || *code_points > max_name_code_points) {
         return failure(DecodeError::invalid_name);

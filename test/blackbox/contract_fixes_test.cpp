@@ -1,6 +1,6 @@
-// "Fixed on purpose" in our-contract.md: each test asserts epmdx's behaviour, and where it is
+// "Fixed on purpose" in docs/differences.md: each test asserts epmdx's behaviour, and where it is
 // cheap the same test runs against OTP's epmd asserting the old behaviour, which proves that the
-// test tells the two apart. (Item 5, NOEXIST, is in protocol_behaviour_test.cpp.)
+// test tells the two apart. (D-STOP-NOEXIST is in protocol_behaviour_test.cpp.)
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,7 +18,7 @@ class ContractFix : public ::testing::TestWithParam<DaemonKind> {
     bool fixed() const { return GetParam() == DaemonKind::epmdx; }
 };
 
-// (3) The packet deadline runs from the start: bytes dribbled in do not extend it.
+// D-DEADLINE: the packet deadline runs from accept: bytes dribbled in do not extend it.
 TEST_P(ContractFix, DribbledBytesDoNotExtendThePacketDeadline) {
     Daemon d = Daemon::start(GetParam(), {"-packet_timeout", "2"});
     const std::string packet = names_of_length(6);  // 8 bytes: complete after 3.5 s
@@ -56,7 +56,7 @@ TEST_P(ContractFix, ASilentConnectionIsClosedAtItsDeadline) {
     EXPECT_GE(Clock::now() - start, 900ms);
 }
 
-// (6) PORT_PLEASE2 finds every name that ALIVE2 accepts, 255 code points included.
+// D-PORT2-255: PORT_PLEASE2 finds every name that ALIVE2 accepts, 255 code points included.
 TEST_P(ContractFix, PortPleaseFindsA255CodePointName) {
     Daemon d = Daemon::start(GetParam());
     for (const std::string& name : {repeat("a", 255), repeat(smiling_imp, 255)}) {
@@ -74,7 +74,7 @@ TEST_P(ContractFix, PortPleaseFindsA255CodePointName) {
     }
 }
 
-// (7) A refused ALIVE2 gets its error reply and is closed; it never disturbs the holder.
+// D-ALIVE2-REFUSED: a refused ALIVE2 gets its error reply and is closed; the holder stays.
 TEST_P(ContractFix, RefusedAlive2IsClosedAfterItsErrorReply) {
     Daemon d = Daemon::start(GetParam());
     Holder holder(d.port(), "holder");
@@ -91,7 +91,7 @@ TEST_P(ContractFix, RefusedAlive2IsClosedAfterItsErrorReply) {
     }
 }
 
-// (10) Names that would corrupt the NAMES text are refused.
+// D-NAME-CHARS: names that would corrupt the NAMES text are refused.
 TEST_P(ContractFix, NamesWithSpacesOrControlCharactersAreRefused) {
     Daemon d = Daemon::start(GetParam());
     int index = 0;
@@ -115,7 +115,7 @@ TEST_P(ContractFix, NamesWithSpacesOrControlCharactersAreRefused) {
     }
 }
 
-// (12) Pipelined bytes after a one-shot request: the first request is answered.
+// D-PIPELINED: pipelined bytes after a one-shot request: the first request is answered.
 TEST_P(ContractFix, PipelinedRequestsGetTheFirstOneAnswered) {
     Daemon d = Daemon::start(GetParam());
     Holder holder(d.port(), "holder");
@@ -147,7 +147,7 @@ TEST_P(ContractFix, PipelinedRequestsGetTheFirstOneAnswered) {
     EXPECT_TRUE(d.process().running());  // the pipelined KILL was ignored
 }
 
-// (9) The old/unused list is capped (5 with -d, 1000 otherwise).
+// D-OLD-LIST: the old/unused list is capped (5 with -d, 1000 otherwise).
 std::size_t old_entries(std::uint16_t port) {
     const std::string dump = request(port, dump_request()).bytes;
     std::size_t count = 0;
@@ -230,7 +230,7 @@ INSTANTIATE_TEST_SUITE_P(Daemons, ContractFix,
 
 // ---- epmdx only: OTP's behaviour here is a race or needs more than OTP can hold ----------------
 
-// (8) Fast restart: the old connection's FIN is waiting unread when the new ALIVE2 arrives.
+// D-FAST-RESTART: the old connection's FIN is waiting unread when the new ALIVE2 arrives.
 TEST(EpmdxContract, FastRestartReplacesARegistrationWhosePeerHasClosed) {
     Daemon d = Daemon::start(DaemonKind::epmdx);
     for (int i = 0; i < 30; ++i) {
@@ -251,7 +251,7 @@ TEST(EpmdxContract, FastRestartReplacesARegistrationWhosePeerHasClosed) {
 }
 
 // OTP unregisters the holder when a refused client resets before its error reply can be written
-// (facts 2.1), but only when the reset wins a race: so this one runs against epmdx alone.
+// (D-ALIVE2-REFUSED), but only when the reset wins a race: so this one runs against epmdx alone.
 TEST(EpmdxContract, ClosingOrResettingARefusedAlive2NeverUnregistersTheHolder) {
     Daemon d = Daemon::start(DaemonKind::epmdx);
     Holder holder(d.port(), "holder");
@@ -271,7 +271,7 @@ TEST(EpmdxContract, ClosingOrResettingARefusedAlive2NeverUnregistersTheHolder) {
               std::string("w\0", 2) + u16(4242));
 }
 
-// (4) A peer that never reads is dropped at its deadline, and everybody else is served meanwhile.
+// D-SLOW-READER: a peer that never reads is dropped at its deadline; everybody else is served.
 TEST(EpmdxContract, APeerThatNeverReadsStallsNobody) {
     // The reply (4 MB) must exceed what the kernel buffers: about 2.8 MB of payload fit in the
     // daemon's 4 MB send buffer on loopback.

@@ -1,8 +1,8 @@
 // Differential tests: the same byte sequences go to epmdx and to OTP's epmd, and the transcripts
 // of what came back must be equal. Only what has to differ is normalised: the NAMES/DUMP port
 // header (each daemon has its own test port), the time-based creation values (compared by their
-// relation to the previous one of the same name) and DUMP's fd numbers. The contract's deliberate
-// differences are left out here; contract_fixes_test.cpp covers them.
+// relation to the previous one of the same name) and DUMP's fd numbers. The deliberate
+// differences (docs/differences.md) are left out here; contract_fixes_test.cpp covers them.
 #include <gtest/gtest.h>
 
 #include <functional>

@@ -1,4 +1,4 @@
-// Every malformed request of the facts sheet, against both daemons. Each case must end in the
+// Every malformed request of docs/protocol.md, against both daemons. Each case must end in the
 // specified reply or a silent close, and must leave a node registered on another connection (the
 // "holder") listed, with its socket open, and the daemon answering.
 #include <gtest/gtest.h>
@@ -168,7 +168,7 @@ TEST_P(MisbehavingClient, ResetBeforeTheReplyHarmsNobody) {
                                          port_please_request("nobody"),
                                          kill_request(),
                                          std::string("\0\x05n", 3)};
-    // OTP unregisters the holder if the error reply to a duplicate cannot be written (facts 2.1).
+    // OTP unregisters the holder if a duplicate's error reply cannot be written (D-ALIVE2-REFUSED).
     if (GetParam() == DaemonKind::epmdx) {
         requests.push_back(alive2_request("holder", 1));
     }

@@ -1,4 +1,4 @@
-// The protocol as both daemons must implement it ("Kept exactly" in our-contract.md): every test
+// The protocol as both daemons must implement it (docs/protocol.md): every test
 // runs against epmdx and against OTP's epmd, so a test that passes on OTP and fails on epmdx is an
 // epmdx bug, and one that fails on OTP is a wrong test.
 #include <gtest/gtest.h>
@@ -395,7 +395,7 @@ TEST_P(ProtocolBehaviour, RelaxedStopOfAnUnknownNameSaysNoexist) {
     Daemon d = start({"-relaxed_command_check"});
     auto r = register_node(d.port(), "alive", 5001);
     const Outcome stop = request(d.port(), stop_request("ghost"));
-    // Fixed on purpose (contract item 5): OTP falls through and appends STOPPED.
+    // Fixed on purpose (D-STOP-NOEXIST): OTP falls through and appends STOPPED.
     EXPECT_EQ(stop.bytes, GetParam() == DaemonKind::epmdx ? "NOEXIST" : "NOEXISTSTOPPED");
     EXPECT_TRUE(stop.closed);
     EXPECT_TRUE(still_open(r.conn.fd()));

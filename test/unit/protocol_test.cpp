@@ -1,4 +1,4 @@
-// Unit tests of the wire format (no sockets). Expected bytes come from the facts sheet, which
+// Unit tests of the wire format (no sockets). Expected bytes come from docs/protocol.md, which
 // records what OTP 25's epmd actually sends and accepts.
 #include "epmdx/protocol.hpp"
 
@@ -250,7 +250,7 @@ TEST(DecodeOneByteRequests, CodeAlone) {
 }
 
 TEST(DecodeOneByteRequests, TrailingBytesAreIgnored) {
-    decode_as<NamesRequest>("nxx");  // facts 1: 00 03 6E 78 78 is served as NAMES
+    decode_as<NamesRequest>("nxx");  // P-CONNECTION: 00 03 6E 78 78 is served as NAMES
     decode_as<DumpRequest>("d\0\0"s);
     decode_as<KillRequest>("kill");
 }

@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::string_literals;
 
-constexpr std::uint32_t facts_clock = 0x6b025e11;  // gives the facts sheet's 0x6b025e12
+constexpr std::uint32_t facts_clock = 0x6b025e11;  // gives P-CREATION's example 0x6b025e12
 
 // A registry whose clock the test sets by hand.
 struct Fixture {
