@@ -19,6 +19,13 @@ const OptionSpec* find_option(std::string_view arg) {
     return nullptr;
 }
 
+// Applies the option's environment variable with `reader`, if the variable is set.
+std::optional<Command> read_variable(const OptionSpec& option, Apply reader, Settings& settings,
+                                     const Environment& environment) {
+    const std::optional<std::string> value = environment(std::string(option.environment));
+    return value ? reader(settings, *value, option.environment) : std::nullopt;
+}
+
 }  // namespace
 
 bool systemd_supported() {
@@ -34,12 +41,9 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
     Settings settings;
     for (const OptionSpec& option : table) {
         if (option.apply_environment_first != nullptr && available(option)) {
-            if (const std::optional<std::string> value =
-                    environment(std::string(option.environment))) {
-                if (auto refused =
-                        option.apply_environment_first(settings, *value, option.environment)) {
-                    return *refused;
-                }
+            if (auto refused =
+                    read_variable(option, option.apply_environment_first, settings, environment)) {
+                return *refused;
             }
         }
     }
@@ -73,12 +77,9 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
     // No client action: run the daemon, with the environment filling what the flags left unset.
     for (std::size_t row = 0; row < table.size(); ++row) {
         const OptionSpec& option = table[row];
-        if (given[row] || option.environment.empty() || option.apply_environment_first != nullptr ||
-            !available(option)) {
-            continue;
-        }
-        if (const std::optional<std::string> value = environment(std::string(option.environment))) {
-            if (auto refused = option.apply(settings, *value, option.environment)) {
+        if (!given[row] && !option.environment.empty() &&
+            option.apply_environment_first == nullptr && available(option)) {
+            if (auto refused = read_variable(option, option.apply, settings, environment)) {
                 return *refused;
             }
         }
