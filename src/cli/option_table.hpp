@@ -12,7 +12,9 @@
 //         .origin = Origin::epmdx, .help = "serve Prometheus metrics on ADDRESS",
 //         .default_note = "none", .apply = set_text<&server::DaemonOptions::metrics_address>},
 //      reusing a value reader there (OTP's atoi numbers, text, strict counts, access lists,
-//      switches) or adding one next to them;
+//      switches) or adding one next to them. Its role says where it acts: a daemon setting, a
+//      setting of the client actions (Role::client, e.g. -json, writing ClientCommand), or a
+//      client action, with a value_name if it takes one (e.g. -lookup NAME);
 //   3. `cmake --build build --target readme_options` to rewrite README.md's options block.
 // The parser, the usage text, the README and the table-driven tests follow the row.
 #pragma once
@@ -33,8 +35,17 @@ enum class Origin : std::uint8_t { otp, epmdx };
 enum class Role : std::uint8_t {
     daemon,         // configures the daemon; accepted and ignored before a client action
     shared,         // configures the daemon and the client actions (-port)
+    client,         // configures only the client actions; must come before the action
     client_action,  // runs as soon as it is met, so it (and its value, if any) must come last
 };
+
+// Whether the option shows in the daemon's synopsis line and in the client actions' one.
+constexpr bool configures_daemon(Role role) {
+    return role == Role::daemon || role == Role::shared;
+}
+constexpr bool configures_client(Role role) {
+    return role == Role::shared || role == Role::client;
+}
 
 // What the options have set so far, read left to right; also the source of every default.
 struct Settings {

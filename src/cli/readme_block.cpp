@@ -69,9 +69,12 @@ std::string readme_options_block() {
             actions += (actions.empty() ? "" : " | ") + spelled(option, "|");
             continue;
         }
-        daemon_items.push_back("[" + spelled(option, "|") + "]");
-        if (option.role == Role::shared) {
-            client_items.push_back(daemon_items.back());
+        const std::string item = "[" + spelled(option, "|") + "]";
+        if (configures_daemon(option.role)) {
+            daemon_items.push_back(item);
+        }
+        if (configures_client(option.role)) {
+            client_items.push_back(item);
         }
     }
     client_items.push_back(actions);

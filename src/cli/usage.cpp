@@ -74,7 +74,7 @@ std::string section(std::string_view title, bool (*wanted)(const OptionSpec&)) {
 std::string usage_text() {
     std::string shared;
     for (const OptionSpec& option : option_table()) {
-        if (option.role == Role::shared) {
+        if (configures_client(option.role)) {
             shared += "[" + spelled(option) + "] ";
         }
     }
