@@ -4,14 +4,12 @@
 //   epmdx_options port-to-bind ARGS  print the TCP port `epmdx ARGS` would bind, with the same
 //                                    parser and environment; print nothing when it would bind
 //                                    none (a client action, -systemd, bad arguments)
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "arguments.hpp"
