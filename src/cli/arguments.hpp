@@ -1,6 +1,7 @@
-// The epmd command line, parsed the way OTP's epmd reads it: left to right, with a client action
-// (-names, -dump, -started, -kill, -stop NAME) taking effect as soon as it is met. Pure: argv and
-// the environment in, a command or an error out.
+// The epmd command line, parsed the way OTP's epmd reads it: left to right, the last value of an
+// option wins, and a client action (-names, -dump, -started, -kill, -stop NAME) takes effect as
+// soon as it is met. Pure: argv and the environment in, a command or an error out. The options
+// themselves are rows of one table (option_table.hpp).
 #pragma once
 
 #include <cstdint>

@@ -1,55 +1,103 @@
+// `epmdx -help`: the usage text, rendered from the option table for this build.
+#include <string>
+
 #include "arguments.hpp"
+#include "option_table.hpp"
 
 namespace epmdx::cli {
+namespace {
+
+constexpr std::size_t help_column = 27;
+constexpr std::size_t line_width = 80;
+
+std::string spelled(const OptionSpec& option) {
+    std::string text(option.flag);
+    if (!option.alias.empty()) {
+        text += ", " + std::string(option.alias);
+    }
+    if (!option.value_name.empty()) {
+        text += " " + std::string(option.value_name);
+    }
+    return text;
+}
+
+// "  -flag VALUE   help ..." with the help wrapped into its column.
+std::string entry(const OptionSpec& option) {
+    std::string help(option.help);
+    if (const std::string shown = default_text(option); !shown.empty()) {
+        help += " (default " + shown + ")";
+    }
+    if (!option.environment.empty()) {
+        help += " [" + std::string(option.environment) + "]";
+    }
+
+    std::string text;
+    std::string line = "  " + spelled(option);
+    if (line.size() >= help_column) {
+        text = line + "\n";
+        line.clear();
+    }
+    line.resize(help_column, ' ');
+    bool line_has_words = false;
+    std::size_t start = 0;
+    while (start < help.size()) {
+        const std::size_t space = help.find(' ', start);
+        const std::size_t end = space == std::string::npos ? help.size() : space;
+        const std::string_view word = std::string_view(help).substr(start, end - start);
+        if (line_has_words && line.size() + 1 + word.size() > line_width) {
+            text += line + "\n";
+            line.assign(help_column, ' ');
+            line_has_words = false;
+        }
+        if (line_has_words) {
+            line += ' ';
+        }
+        line += word;
+        line_has_words = true;
+        start = end + 1;
+    }
+    return text + line + "\n";
+}
+
+std::string section(std::string_view title, bool (*wanted)(const OptionSpec&)) {
+    std::string text = "\n" + std::string(title) + "\n";
+    for (const OptionSpec& option : option_table()) {
+        if (wanted(option) && available(option)) {
+            text += entry(option);
+        }
+    }
+    return text;
+}
+
+}  // namespace
 
 std::string usage_text() {
-    std::string text =
-        "usage: epmdx [daemon options]          run the port mapper\n"
-        "       epmdx [-port N] CLIENT_ACTION   ask the running port mapper\n"
-        "\n"
-        "Arguments are read from left to right; a client action must come last and\n"
-        "takes effect as soon as it is read.\n"
-        "\n"
-        "Client actions (they connect to [::1] or 127.0.0.1):\n"
-        "  -names                   list the registered nodes\n"
-        "  -dump                    list active and old node entries (local only)\n"
-        "  -started                 exit 0 if a port mapper answers, 1 otherwise; prints nothing\n"
-        "  -kill                    stop the daemon (refused while nodes are registered,\n"
-        "                           unless it runs with -relaxed_command_check)\n"
-        "  -stop NAME               unregister node NAME (needs -relaxed_command_check)\n"
-        "\n"
-        "Options shared with OTP's epmd:\n"
-        "  -port N                  TCP port to serve or to ask (default 4369, or ERL_EPMD_PORT)\n"
-        "  -address LIST            listen only on these addresses (comma- or space-separated);\n"
-        "                           127.0.0.1 and ::1 are always added (or ERL_EPMD_ADDRESS)\n"
-        "  -daemon                  detach and run in the background, logging to syslog\n"
-        "  -d, -debug               more log output; may be repeated\n"
-        "  -relaxed_command_check   allow -kill with live nodes, and -stop\n"
-        "                           (also on when ERL_EPMD_RELAXED_COMMAND_CHECK is set)\n"
-        "  -packet_timeout SECONDS  deadline for a whole request (default 60)\n"
-        "  -delay_accept SECONDS    pause before accepting (for testing)\n"
-        "  -delay_write SECONDS     pause before each reply (for testing)\n";
-    if (systemd_supported()) {
-        text +=
-            "  -systemd                 take the listening sockets from systemd and notify it\n";
+    std::string shared;
+    for (const OptionSpec& option : option_table()) {
+        if (configures_client(option.role)) {
+            shared += "[" + spelled(option) + "] ";
+        }
     }
-    text +=
-        "\n"
-        "Options added by epmdx (each also read from the environment variable in brackets;\n"
-        "the option wins):\n"
-        "  -max_connections N       most connections held at once; 0 derives it from the\n"
-        "                           open-file limit [ERL_EPMD_MAX_CONNECTIONS]\n"
-        "  -max_pending_per_address N\n"
-        "                           most not-yet-registered connections per source address\n"
-        "                           (default 256, 0 = no limit) "
-        "[ERL_EPMD_MAX_PENDING_PER_ADDRESS]\n"
-        "  -names_access LIST       who may list names: any, loopback, or CIDR blocks such\n"
-        "                           as 10.0.0.0/8,fd00::/8 (default any) [ERL_EPMD_NAMES_ACCESS]\n"
-        "  -port_please_access LIST who may look up node ports, same LIST form\n"
-        "                           (default any) [ERL_EPMD_PORT_PLEASE_ACCESS]\n"
-        "\n"
-        "Anything else, -h and -help included, prints this text and exits with status 1.\n";
-    return text;
+    return "usage: epmdx [daemon options]          run the port mapper\n"
+           "       epmdx " +
+           shared +
+           "CLIENT_ACTION   ask the running port mapper\n"
+           "\n"
+           "Arguments are read from left to right; a client action must come last and\n"
+           "takes effect as soon as it is read. The last value given for an option wins.\n" +
+           section("Client actions (they connect to [::1] or 127.0.0.1):",
+                   [](const OptionSpec& o) { return o.role == Role::client_action; }) +
+           section("Options shared with OTP's epmd:",
+                   [](const OptionSpec& o) {
+                       return o.role != Role::client_action && o.origin == Origin::otp;
+                   }) +
+           section("Options added by epmdx:",
+                   [](const OptionSpec& o) {
+                       return o.role != Role::client_action && o.origin == Origin::epmdx;
+                   }) +
+           "\n"
+           "A variable in brackets is read when its option is not given; the option wins.\n"
+           "Anything else, -h and -help included, prints this text and exits with status 1.\n";
 }
 
 }  // namespace epmdx::cli

@@ -1,19 +1,20 @@
 // Everything the daemon is configured with. Filled by the command line (src/cli) from flags and
-// environment variables; read by the server.
+// environment variables; read by the server. The initializers are the defaults: the only place
+// they are written (the usage text and the README show them from here).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "access.hpp"
+#include "epmdx/protocol.hpp"
 
 namespace epmdx::server {
 
 struct DaemonOptions {
     // The port to bind and the port reported in NAMES/DUMP headers.
-    std::uint16_t port = 4369;
+    std::uint16_t port = wire::default_port;
     // Explicit listen addresses (from -address or ERL_EPMD_ADDRESS), not yet parsed.
     // Empty: listen on 0.0.0.0 and [::]. Otherwise 127.0.0.1 and ::1 are added first.
     std::string address_list;

@@ -3,15 +3,25 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "option_table.hpp"
 
 namespace epmdx::cli {
 namespace {
 
 using Args = std::vector<std::string>;
 using EnvMap = std::map<std::string, std::string>;
+
+Args operator+(Args front, const Args& back) {
+    front.insert(front.end(), back.begin(), back.end());
+    return front;
+}
 
 Command parse(const Args& args, const EnvMap& env = {}) {
     return parse_arguments(args, [&env](const std::string& name) -> std::optional<std::string> {
@@ -245,31 +255,131 @@ TEST(Arguments, DaemonSettingsInTheEnvironmentDoNotBreakClientActions) {
     EXPECT_EQ(client({"-names"}, env).action, ClientAction::names);
 }
 
-TEST(Usage, ListsEveryOption) {
+// ---- Every row of the option table -------------------------------------------------------------
+
+std::vector<std::string_view> spellings(const OptionSpec& option) {
+    std::vector<std::string_view> names{option.flag};
+    if (!option.alias.empty()) {
+        names.push_back(option.alias);
+    }
+    return names;
+}
+
+TEST(OptionTable, RowsAreWellFormed) {
+    std::set<std::string_view> seen;
+    for (const OptionSpec& option : option_table()) {
+        for (const std::string_view name : spellings(option)) {
+            EXPECT_TRUE(name.starts_with("-")) << name;
+            EXPECT_TRUE(seen.insert(name).second) << name << " is in the table twice";
+        }
+        EXPECT_FALSE(option.help.empty()) << option.flag;
+        EXPECT_NE(option.apply, nullptr) << option.flag;
+        if (!option.environment.empty()) {
+            EXPECT_TRUE(option.environment.starts_with("ERL_EPMD_")) << option.environment;
+        }
+        if (option.apply_environment_first != nullptr) {
+            EXPECT_FALSE(option.environment.empty()) << option.flag;
+        }
+    }
+}
+
+// Whether `text` has `name` as a word of its own (not as the start of a longer option).
+bool lists(const std::string& text, std::string_view name) {
+    const std::string needle = " " + std::string(name);
+    for (std::size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + 1)) {
+        const std::size_t after = at + needle.size();
+        if (after == text.size() || text[after] == ' ' || text[after] == ',' ||
+            text[after] == '\n') {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The text with every run of spaces and line breaks made one space, so wrapped help reads whole.
+std::string unwrapped(const std::string& text) {
+    std::string flowing;
+    for (const char c : text) {
+        const bool blank = c == ' ' || c == '\n';
+        if (!blank || (!flowing.empty() && flowing.back() != ' ')) {
+            flowing += blank ? ' ' : c;
+        }
+    }
+    return flowing;
+}
+
+TEST(OptionTable, UsageListsEveryOptionOfThisBuild) {
     const std::string text = usage_text();
-    for (const char* option : {"-names",
-                               "-dump",
-                               "-started",
-                               "-kill",
-                               "-stop",
-                               "-port",
-                               "-address",
-                               "-daemon",
-                               "-debug",
-                               "-relaxed_command_check",
-                               "-packet_timeout",
-                               "-delay_accept",
-                               "-delay_write",
-                               "-max_connections",
-                               "-max_pending_per_address",
-                               "-names_access",
-                               "-port_please_access",
-                               "ERL_EPMD_PORT",
-                               "ERL_EPMD_ADDRESS",
-                               "ERL_EPMD_RELAXED_COMMAND_CHECK"}) {
-        EXPECT_NE(text.find(option), std::string::npos) << option;
+    const std::string flowing = unwrapped(text);
+    for (const OptionSpec& option : option_table()) {
+        for (const std::string_view name : spellings(option)) {
+            EXPECT_EQ(lists(text, name), available(option)) << name;
+        }
+        if (available(option) && !option.environment.empty()) {
+            EXPECT_NE(text.find("[" + std::string(option.environment) + "]"), std::string::npos)
+                << option.environment;
+        }
+        if (!available(option)) {
+            continue;
+        }
+        EXPECT_NE(flowing.find(std::string(option.help)), std::string::npos) << option.flag;
+        if (const std::string shown = default_text(option); !shown.empty()) {
+            EXPECT_NE(flowing.find("(default " + shown + ")"), std::string::npos) << option.flag;
+        }
     }
     EXPECT_EQ(text.find("-systemd") != std::string::npos, systemd_supported());
+}
+
+TEST(OptionTable, EveryValueMustBeThere) {
+    for (const OptionSpec& option : option_table()) {
+        if (!available(option) || option.value_name.empty()) {
+            continue;
+        }
+        for (const std::string_view name : spellings(option)) {
+            EXPECT_TRUE(is_usage({std::string(name)})) << name;
+        }
+    }
+}
+
+TEST(OptionTable, EveryClientActionComesLast) {
+    for (const OptionSpec& option : option_table()) {
+        if (option.role != Role::client_action) {
+            continue;
+        }
+        Args args{std::string(option.flag)};
+        if (!option.value_name.empty()) {
+            args.emplace_back("value");
+        }
+        EXPECT_TRUE(std::holds_alternative<ClientCommand>(parse(args))) << option.flag;
+        EXPECT_TRUE(std::holds_alternative<ClientCommand>(parse(Args{"-d"} + args))) << option.flag;
+        args.emplace_back("extra");
+        EXPECT_TRUE(is_usage(args)) << option.flag;
+    }
+}
+
+TEST(OptionTable, EverySwitchIsAcceptedBeforeAClientAction) {
+    for (const OptionSpec& option : option_table()) {
+        if (available(option) && option.value_name.empty() && option.role != Role::client_action) {
+            for (const std::string_view name : spellings(option)) {
+                EXPECT_EQ(client({std::string(name), "-names"}).action, ClientAction::names)
+                    << name;
+            }
+        }
+    }
+}
+
+TEST(OptionTable, ReadmeShowsTheTable) {
+    std::ifstream file(EPMDX_README_PATH, std::ios::binary);
+    std::stringstream readme;
+    readme << file.rdbuf();
+    ASSERT_TRUE(file) << "cannot read " << EPMDX_README_PATH;
+    const std::optional<std::string> expected = with_readme_options_block(readme.str());
+    ASSERT_TRUE(expected) << "README.md has lost its options markers";
+    EXPECT_TRUE(*expected == readme.str())
+        << "README.md's options block differs from src/cli/option_table.cpp; regenerate it with `"
+        << readme_regenerate_command << "`. It should read:\n"
+        << readme_options_block();
 }
 
 }  // namespace

@@ -1,0 +1,257 @@
+// The rows of the option table, and the value readers they use. option_table.hpp says how to add
+// an option.
+#include "option_table.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdlib>
+
+namespace epmdx::cli {
+namespace {
+
+using server::DaemonOptions;
+
+// ---- Value readers -----------------------------------------------------------------------------
+
+// OTP reads every number with atoi(): leading garbage gives 0, trailing garbage is ignored.
+int c_atoi(const std::string& text) {
+    return std::atoi(text.c_str());
+}
+
+template <auto member>
+std::optional<Command> set_switch(Settings& settings, const std::string& /*value*/,
+                                  std::string_view /*source*/) {
+    settings.daemon.*member = true;
+    return std::nullopt;
+}
+
+template <auto member>
+std::optional<Command> count_up(Settings& settings, const std::string& /*value*/,
+                                std::string_view /*source*/) {
+    ++(settings.daemon.*member);
+    return std::nullopt;
+}
+
+// OTP's numeric options: a value that reads as 0 is a usage error, as a missing one is.
+template <auto member>
+std::optional<Command> set_otp_number(Settings& settings, const std::string& value,
+                                      std::string_view /*source*/) {
+    const int number = c_atoi(value);
+    if (number == 0) {
+        return UsageError{};
+    }
+    settings.daemon.*member = number;
+    return std::nullopt;
+}
+
+template <auto member>
+std::optional<Command> set_text(Settings& settings, const std::string& value,
+                                std::string_view /*source*/) {
+    settings.daemon.*member = value;
+    return std::nullopt;
+}
+
+// The port is served by the daemon and asked by the client actions. OTP keeps it as an int and
+// uses its low 16 bits.
+void set_both_ports(Settings& settings, int number) {
+    settings.daemon.port = static_cast<std::uint16_t>(number);
+    settings.client.port = settings.daemon.port;
+}
+
+std::optional<Command> set_port(Settings& settings, const std::string& value,
+                                std::string_view /*source*/) {
+    const int number = c_atoi(value);
+    if (number == 0) {
+        return UsageError{};
+    }
+    set_both_ports(settings, number);
+    return std::nullopt;
+}
+
+// ERL_EPMD_PORT is not checked, as in OTP: garbage reads as port 0, which the daemon refuses.
+std::optional<Command> set_port_unchecked(Settings& settings, const std::string& value,
+                                          std::string_view /*source*/) {
+    set_both_ports(settings, c_atoi(value));
+    return std::nullopt;
+}
+
+// epmdx's counts are strict: decimal digits only, anything else is a message naming the source.
+template <auto member>
+std::optional<Command> set_count(Settings& settings, const std::string& value,
+                                 std::string_view source) {
+    std::size_t count = 0;
+    const char* end = value.data() + value.size();
+    const auto [stop, error] = std::from_chars(value.data(), end, count);
+    if (value.empty() || error != std::errc() || stop != end) {
+        return InvalidValue{"epmdx: " + std::string(source) +
+                            " needs a non-negative integer, got \"" + value + "\"\n"};
+    }
+    settings.daemon.*member = count;
+    return std::nullopt;
+}
+
+template <auto member>
+std::optional<Command> set_access(Settings& settings, const std::string& value,
+                                  std::string_view source) {
+    std::string error;
+    std::optional<server::AccessRule> rule = server::AccessRule::parse(value, &error);
+    if (!rule) {
+        return InvalidValue{"epmdx: " + std::string(source) + ": " + error + "\n"};
+    }
+    settings.daemon.*member = std::move(*rule);
+    return std::nullopt;
+}
+
+template <ClientAction action>
+std::optional<Command> run_action(Settings& settings, const std::string& /*value*/,
+                                  std::string_view /*source*/) {
+    settings.client.action = action;
+    return std::nullopt;
+}
+
+std::optional<Command> run_stop(Settings& settings, const std::string& value,
+                                std::string_view /*source*/) {
+    settings.client.action = ClientAction::stop;
+    settings.client.stop_name = value;
+    return std::nullopt;
+}
+
+// ---- Defaults as shown -------------------------------------------------------------------------
+
+template <auto member>
+std::string show_number(const Settings& defaults) {
+    return std::to_string(defaults.daemon.*member);
+}
+
+template <auto member>
+std::string show_access(const Settings& defaults) {
+    return (defaults.daemon.*member).allows_everyone() ? "any" : "a restricted list";
+}
+
+// ---- The table ---------------------------------------------------------------------------------
+
+constexpr std::array options{
+    // Client actions.
+    OptionSpec{.flag = "-names",
+               .role = Role::client_action,
+               .help = "list the registered nodes",
+               .apply = run_action<ClientAction::names>},
+    OptionSpec{.flag = "-dump",
+               .role = Role::client_action,
+               .help = "list active and old node entries (local only)",
+               .apply = run_action<ClientAction::dump>},
+    OptionSpec{.flag = "-started",
+               .role = Role::client_action,
+               .help = "exit 0 if a port mapper answers, 1 otherwise; prints nothing",
+               .apply = run_action<ClientAction::started>},
+    OptionSpec{.flag = "-kill",
+               .role = Role::client_action,
+               .help = "stop the daemon (refused while nodes are registered, unless it runs "
+                       "with -relaxed_command_check)",
+               .apply = run_action<ClientAction::kill>},
+    OptionSpec{.flag = "-stop",
+               .value_name = "NAME",
+               .role = Role::client_action,
+               .help = "unregister node NAME (needs -relaxed_command_check)",
+               .apply = run_stop},
+
+    // OTP's daemon options.
+    OptionSpec{.flag = "-port",
+               .value_name = "N",
+               .environment = "ERL_EPMD_PORT",
+               .role = Role::shared,
+               .help = "TCP port to serve or to ask",
+               .show_default = show_number<&DaemonOptions::port>,
+               .apply = set_port,
+               .apply_environment_first = set_port_unchecked},
+    OptionSpec{.flag = "-address",
+               .value_name = "LIST",
+               .environment = "ERL_EPMD_ADDRESS",
+               .help = "listen only on these addresses (comma- or space-separated) and on "
+                       "loopback",
+               .default_note = "every address: 0.0.0.0 and ::",
+               .apply = set_text<&DaemonOptions::address_list>},
+    OptionSpec{.flag = "-daemon",
+               .help = "detach and run in the background, logging to syslog",
+               .apply = set_switch<&DaemonOptions::daemonize>},
+    OptionSpec{.flag = "-d",
+               .alias = "-debug",
+               .help = "more log output; may be repeated",
+               .apply = count_up<&DaemonOptions::debug_level>},
+    OptionSpec{.flag = "-relaxed_command_check",
+               .environment = "ERL_EPMD_RELAXED_COMMAND_CHECK",
+               .help = "allow -kill with live nodes, and -stop; the variable turns it on when "
+                       "set at all, even empty",
+               .apply = set_switch<&DaemonOptions::relaxed_command_check>},
+    OptionSpec{.flag = "-packet_timeout",
+               .value_name = "SECONDS",
+               .help = "deadline for a whole request, counted from accept",
+               .show_default = show_number<&DaemonOptions::packet_timeout_s>,
+               .apply = set_otp_number<&DaemonOptions::packet_timeout_s>},
+    OptionSpec{.flag = "-delay_accept",
+               .value_name = "SECONDS",
+               .help = "pause before accepting (for testing)",
+               .default_note = "none",
+               .apply = set_otp_number<&DaemonOptions::delay_accept_s>},
+    OptionSpec{.flag = "-delay_write",
+               .value_name = "SECONDS",
+               .help = "pause before each reply (for testing)",
+               .default_note = "none",
+               .apply = set_otp_number<&DaemonOptions::delay_write_s>},
+    OptionSpec{.flag = "-systemd",
+               .needs_systemd = true,
+               .help = "take the listening sockets from systemd and notify it",
+               .apply = set_switch<&DaemonOptions::systemd>},
+
+    // epmdx's own.
+    OptionSpec{.flag = "-max_connections",
+               .value_name = "N",
+               .environment = "ERL_EPMD_MAX_CONNECTIONS",
+               .origin = Origin::epmdx,
+               .help = "most connections held at once; when full, the oldest connection that "
+                       "has not registered is closed to make room; registrations are never shed",
+               .show_default = show_number<&DaemonOptions::max_connections>,
+               .default_note = ", meaning the open-file limit less 1%, at least 32",
+               .apply = set_count<&DaemonOptions::max_connections>},
+    OptionSpec{.flag = "-max_pending_per_address",
+               .value_name = "N",
+               .environment = "ERL_EPMD_MAX_PENDING_PER_ADDRESS",
+               .origin = Origin::epmdx,
+               .help = "most connections from one source address that have not (yet) "
+                       "registered; more are closed at once",
+               .show_default = show_number<&DaemonOptions::max_pending_per_address>,
+               .default_note = "; 0 means no limit",
+               .apply = set_count<&DaemonOptions::max_pending_per_address>},
+    OptionSpec{.flag = "-names_access",
+               .value_name = "LIST",
+               .environment = "ERL_EPMD_NAMES_ACCESS",
+               .origin = Origin::epmdx,
+               .help = "who may list names (NAMES): any, loopback, and/or CIDR blocks such as "
+                       "10.0.0.0/8,fd00::/8",
+               .show_default = show_access<&DaemonOptions::names_access>,
+               .apply = set_access<&DaemonOptions::names_access>},
+    OptionSpec{.flag = "-port_please_access",
+               .value_name = "LIST",
+               .environment = "ERL_EPMD_PORT_PLEASE_ACCESS",
+               .origin = Origin::epmdx,
+               .help = "who may look up node ports (PORT_PLEASE2), in the same LIST form",
+               .show_default = show_access<&DaemonOptions::port_please_access>,
+               .apply = set_access<&DaemonOptions::port_please_access>},
+};
+
+}  // namespace
+
+std::span<const OptionSpec> option_table() {
+    return options;
+}
+
+bool available(const OptionSpec& option) {
+    return !option.needs_systemd || systemd_supported();
+}
+
+std::string default_text(const OptionSpec& option) {
+    const std::string shown = option.show_default != nullptr ? option.show_default(Settings{}) : "";
+    return shown + std::string(option.default_note);
+}
+
+}  // namespace epmdx::cli
