@@ -2,7 +2,8 @@
 # Benchmarks OTP's epmd, epmdx and the kernel floor (bench/floor_server.cpp) side by side on
 # loopback and writes a Markdown report and a plot. See bench/README.md.
 #
-#   bench/run.sh [--smoke] [--build DIR] [--out DIR] [--epmdx PATH] [--otp PATH] [--note TEXT]
+#   bench/run.sh [--smoke] [--build DIR] [--out DIR] [--epmdx PATH] [--otp PATH] [--rounds N]
+#                [--note TEXT]
 #
 # Exits non-zero only when something is broken (a daemon did not start or died, the load
 # generator failed); the figures themselves never decide the exit status.
@@ -15,9 +16,10 @@ out=""
 epmdx=""
 otp=/usr/bin/epmd
 note=""
+rounds=""
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while (($#)); do
@@ -28,6 +30,7 @@ while (($#)); do
     --epmdx) epmdx=$(realpath -ms "${2:?}"); shift ;;
     --otp) otp=$(realpath -ms "${2:?}"); shift ;;
     --note) note=${2:?}; shift ;;
+    --rounds) rounds=${2:?}; shift ;;
     *) usage ;;
   esac
   shift
@@ -41,7 +44,6 @@ else
   out=${out:-$repo/bench/results}
 fi
 mkdir -p "$out"
-work=$(mktemp -d -t epmdx-bench.XXXXXX)   # daemon logs, raw lines, plot data
 
 die() {
   echo "bench: $*" >&2
@@ -69,6 +71,8 @@ else
   duration=1 reps=7 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100 flood_duration=2 variance_runs=3
 fi
+[[ -z $rounds ]] || reps=$rounds
+((reps >= 1)) || die "--rounds must be at least 1"
 # The NAMES scenario registers nodes with this prefix, and the floor lists the same names.
 names_prefix=bnames_
 
@@ -98,6 +102,7 @@ cleanup() {
   done
   rm -rf "$work"
 }
+work=$(mktemp -d -t epmdx-bench.XXXXXX)   # daemon logs, raw lines, plot data
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
