@@ -127,10 +127,9 @@ raw="$work/raw.txt"
 : >"$raw"
 # measure KEY DAEMON... -- SCENARIO ARGS...: one load-generator run against the daemons and,
 # if listed, the floor (timed scenarios take turns between them within the run); each result
-# line is kept in $raw and in result[DAEMON,KEY].
-declare -A result
+# line goes to $raw, prefixed with daemon=DAEMON key=KEY, for bench/report.awk.
 measure() {
-  local key=$1 d ports=() floor_port=() status=0 output
+  local key=$1 d ports=() floor_port=() status=0 output line
   shift
   local ds=()
   while [[ $1 != -- ]]; do ds+=("$1"); shift; done
@@ -150,12 +149,9 @@ measure() {
   ((status == 0)) || die "load generator failed ($status) on $key: $*"
   for d in "${ds[@]}"; do
     kill -0 "${pid[$d]}" 2>/dev/null || die "$d died during $key: $(tail -3 "$work/$d.log")"
-    result[$d,$key]=$(grep "^port=${port[$d]} " <<<"$output") || die "no result from $d for $key"
-    echo "daemon=$d key=$key ${result[$d,$key]}" | tee -a "$raw" >&2
+    line=$(grep "^port=${port[$d]} " <<<"$output") || die "no result from $d for $key"
+    echo "daemon=$d key=$key $line" | tee -a "$raw" >&2
   done
-}
-field() { # field LINE KEY
-  sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"
 }
 
 timed=(--duration "$duration" --reps "$reps")
