@@ -54,7 +54,9 @@ class Args {
         return it == values_.end() ? fallback : std::stod(it->second);
     }
     std::size_t count(const std::string& key, std::size_t fallback) const {
-        return static_cast<std::size_t>(number(key, static_cast<double>(fallback)));
+        // Not through number(): SIZE_MAX does not survive the round trip through a double.
+        auto it = values_.find(key);
+        return it == values_.end() ? fallback : static_cast<std::size_t>(std::stod(it->second));
     }
 
   private:
@@ -274,6 +276,8 @@ std::string fixed(double value, int decimals) {
 struct Target {
     Endpoint endpoint;
     std::uint16_t port = 0;
+    // The kernel floor (bench/floor_server.cpp): it answers every name without registrations.
+    bool floor = false;
     std::optional<Workload> workload;
     std::vector<double> rates;
     std::vector<std::uint32_t> micros;
@@ -282,7 +286,9 @@ struct Target {
 };
 
 // Warms every target up for 0.3 s, then runs `reps` timed phases on each, taking turns so that
-// a change in the machine's load hits every daemon alike. Fills in each target's figures.
+// a change in the machine's load hits every daemon alike (phase i of every target falls in the
+// same round, so per-phase ratios compare like with like). Each round starts with the next
+// target, so that none always follows the same one. Fills in each target's figures.
 void measure_interleaved(const Args& args, std::vector<Target>& targets) {
     const std::size_t concurrency = args.count("concurrency", 16);
     const milliseconds timeout(args.count("timeout-ms", 1000));
@@ -295,7 +301,8 @@ void measure_interleaved(const Args& args, std::vector<Target>& targets) {
         }
     }
     for (std::size_t i = 0; i < reps; ++i) {
-        for (Target& target : targets) {
+        for (std::size_t k = 0; k < targets.size(); ++k) {
+            Target& target = targets[(i + k) % targets.size()];
             if (!target.workload) {
                 continue;
             }
@@ -344,17 +351,23 @@ Endpoint endpoint_from(const Args& args) {
     return endpoint_to(args, static_cast<std::uint16_t>(args.count("port", 0)));
 }
 
-// --port P1,P2,...: the daemons a timed scenario compares.
+// --port P1,P2,...: the daemons a timed scenario compares; --floor-port P: a floor server to
+// measure alongside them.
 std::vector<Target> targets_from(const Args& args) {
     std::vector<Target> targets;
-    std::istringstream ports(args.text("port", ""));
-    std::string port;
-    while (std::getline(ports, port, ',')) {
-        Target target;
-        target.port = static_cast<std::uint16_t>(std::stoul(port));
-        target.endpoint = endpoint_to(args, target.port);
-        targets.push_back(std::move(target));
-    }
+    const auto add = [&](const std::string& list, bool floor) {
+        std::istringstream ports(list);
+        std::string port;
+        while (std::getline(ports, port, ',')) {
+            Target target;
+            target.port = static_cast<std::uint16_t>(std::stoul(port));
+            target.endpoint = endpoint_to(args, target.port);
+            target.floor = floor;
+            targets.push_back(std::move(target));
+        }
+    };
+    add(args.text("port", ""), false);
+    add(args.text("floor-port", ""), true);
     if (targets.empty()) {
         throw std::invalid_argument("--port is required");
     }
@@ -442,21 +455,29 @@ std::size_t fd_limit_of(int pid) {
 // ---- Scenarios --------------------------------------------------------------------------------
 
 // Lookups (or NAMES requests) per second with `nodes` registered nodes, on each daemon of
-// --port; one result line per daemon.
+// --port and each floor of --floor-port; one result line per target. Every target gets the same
+// sequence of requests.
 int scenario_requests(const Args& args, bool names) {
     const std::size_t nodes = args.count("nodes", 1);
+    const std::string prefix = args.text("prefix", default_prefix());
     std::vector<Target> targets = targets_from(args);
     std::vector<std::unique_ptr<Registrations>> registrations;
-    std::vector<std::vector<std::string>> requests(targets.size());
-    for (std::size_t t = 0; t < targets.size(); ++t) {
+    // Spread the lookups over every registered name.
+    std::vector<std::string> requests;
+    for (std::size_t i = 0; i < nodes; ++i) {
+        requests.push_back(port_please2_request(prefix + std::to_string(i)));
+    }
+    for (Target& target : targets) {
         auto& regs = *registrations.emplace_back(std::make_unique<Registrations>());
-        register_nodes(targets[t].endpoint, args.text("prefix", default_prefix()), nodes, regs);
-        if (regs.fds.size() < nodes) {
-            close_all(regs.fds);  // the daemon is full: let it serve the others' checks
-            continue;
+        if (!target.floor) {
+            register_nodes(target.endpoint, prefix, nodes, regs);
+            if (regs.fds.size() < nodes) {
+                close_all(regs.fds);  // the daemon is full: let it serve the others' checks
+                continue;
+            }
         }
         if (names) {
-            targets[t].workload = Workload{
+            target.workload = Workload{
                 [](std::size_t, Request& request) { request.bytes = names_request; },
                 [nodes](std::string_view reply) {
                     return reply.size() >= 4 && static_cast<std::size_t>(std::count(
@@ -464,20 +485,17 @@ int scenario_requests(const Args& args, bool names) {
                 }};
             continue;
         }
-        for (const std::string& name : regs.names) {
-            requests[t].push_back(port_please2_request(name));
-        }
-        // Spread the lookups over every registered name.
-        targets[t].workload = Workload{[&list = requests[t]](std::size_t i, Request& request) {
-                                           request.bytes = list[(i * 7919) % list.size()];
-                                       },
-                                       port2_found};
+        target.workload = Workload{[&requests](std::size_t i, Request& request) {
+                                       request.bytes = requests[(i * 7919) % requests.size()];
+                                   },
+                                   port2_found};
     }
     measure_interleaved(args, targets);
     for (std::size_t t = 0; t < targets.size(); ++t) {
         Line line;
         line.add("port", targets[t].port)
             .add("scenario", names ? "names" : "lookups")
+            .add("floor", targets[t].floor ? "yes" : "no")
             .add("nodes", nodes)
             .add("held", registrations[t]->names.size());
         if (targets[t].workload) {
