@@ -39,7 +39,8 @@ struct ListenPlan {
 // From an -address / ERL_EPMD_ADDRESS value, split on runs of commas and spaces, each token
 // parsed as IPv6 then IPv4. No token: 0.0.0.0 and [::]. Otherwise the listed addresses in
 // order, then 127.0.0.1 unless 127.0.0.1 or 0.0.0.0 was listed, then ::1 unless ::1 or :: was
-// listed, so that local nodes can always register.
+// listed, so that local nodes can always register. An address listed twice, or listed beside
+// the wildcard of its family, gets no socket of its own.
 ListenPlan plan_listen_addresses(std::string_view address_list);
 
 struct Listeners {
