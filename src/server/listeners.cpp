@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #ifdef EPMDX_HAVE_SYSTEMD
@@ -11,8 +12,27 @@
 
 namespace epmdx::server {
 
-ListenPlan plan_listen_addresses(std::string_view address_list) {
-    ListenPlan plan;
+namespace {
+
+// The classes the reference sorts listed addresses into. "Loopback" means exactly 127.0.0.1
+// and ::1, not all of 127.0.0.0/8: the implicit 127.0.0.1 is there because local nodes
+// connect to 127.0.0.1, and a listed 127.0.0.2 does not serve them.
+enum class AddressClass { ipv4_loopback, ipv6_loopback, ipv4_any, ipv6_any, other };
+
+AddressClass classify(const asio::ip::address& address) {
+    if (address.is_v4()) {
+        const asio::ip::address_v4 v4 = address.to_v4();
+        return v4 == asio::ip::address_v4::loopback() ? AddressClass::ipv4_loopback
+               : v4.is_unspecified()                  ? AddressClass::ipv4_any
+                                                      : AddressClass::other;
+    }
+    const asio::ip::address_v6 v6 = address.to_v6();
+    return v6.is_loopback()      ? AddressClass::ipv6_loopback
+           : v6.is_unspecified() ? AddressClass::ipv6_any
+                                 : AddressClass::other;
+}
+
+std::vector<std::string_view> split_address_list(std::string_view address_list) {
     std::vector<std::string_view> tokens;
     for (std::size_t pos = 0; pos < address_list.size();) {
         const std::size_t start = address_list.find_first_not_of(", ", pos);
@@ -24,16 +44,21 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
         tokens.push_back(address_list.substr(start, end - start));
         pos = end;
     }
+    return tokens;
+}
+
+}  // namespace
+
+ListenPlan plan_listen_addresses(std::string_view address_list) {
+    ListenPlan plan;
+    const std::vector<std::string_view> tokens = split_address_list(address_list);
     if (tokens.empty()) {
         plan.addresses = {{asio::ip::address_v4::any(), true}, {asio::ip::address_v6::any(), true}};
         return plan;
     }
-    plan.addresses = {{asio::ip::address_v4::loopback(), true},
-                      {asio::ip::address_v6::loopback(), true}};
+    // The limit counts listed tokens, repeats included, as the reference does while parsing.
+    std::vector<asio::ip::address> listed;
     for (const std::string_view token : tokens) {
-        if (token == "127.0.0.1" || token == "::1") {
-            continue;
-        }
         const std::string text(token);
         std::error_code ec;
         asio::ip::address address = asio::ip::make_address_v6(text, ec);
@@ -44,12 +69,41 @@ ListenPlan plan_listen_addresses(std::string_view address_list) {
             plan.error = "cannot parse IP address \"" + text + "\"";
             return plan;
         }
-        if (plan.addresses.size() == max_listeners) {
-            plan.error =
-                "cannot listen on more than " + std::to_string(max_listeners) + " IP addresses";
+        if (listed.size() == max_listed_addresses) {
+            plan.error = "cannot listen on more than " + std::to_string(max_listed_addresses) +
+                         " IP addresses";
             return plan;
         }
-        plan.addresses.push_back({address, false});
+        listed.push_back(address);
+    }
+
+    const auto listed_one_of = [&listed](AddressClass wanted) {
+        return std::any_of(listed.begin(), listed.end(),
+                           [wanted](const asio::ip::address& a) { return classify(a) == wanted; });
+    };
+    const bool ipv4_any = listed_one_of(AddressClass::ipv4_any);
+    const bool ipv6_any = listed_one_of(AddressClass::ipv6_any);
+    for (const asio::ip::address& address : listed) {
+        // Not in the reference, which would bind these and then take its own socket for
+        // "another epmd already running" (EADDRINUSE, exit 0): an address listed twice, and an
+        // address of a family whose wildcard is listed too (Linux refuses both on one port),
+        // are bound once, through the first or the wildcard.
+        const bool repeated = std::any_of(
+            plan.addresses.begin(), plan.addresses.end(),
+            [&address](const ListenAddress& entry) { return entry.address == address; });
+        const bool under_wildcard =
+            !address.is_unspecified() &&
+            (address.is_v4() ? ipv4_any : (ipv6_any && !address.to_v6().is_v4_mapped()));
+        if (!repeated && !under_wildcard) {
+            plan.addresses.push_back({address, false});
+        }
+    }
+    // The implicit loopback addresses come after the listed ones, as in the newest reference.
+    if (!ipv4_any && !listed_one_of(AddressClass::ipv4_loopback)) {
+        plan.addresses.push_back({asio::ip::address_v4::loopback(), true});
+    }
+    if (!ipv6_any && !listed_one_of(AddressClass::ipv6_loopback)) {
+        plan.addresses.push_back({asio::ip::address_v6::loopback(), true});
     }
     return plan;
 }
@@ -91,11 +145,13 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
         }
         if (ec) {
             if (entry.implicit) {
-                // No ::1 (IPv6 disabled) or no such loopback: the reference dies here; we go on.
+                // Not asked for, only added so local nodes can register: a host without ::1
+                // (IPv6 disabled) still serves on what it has.
                 log.printf(0, "warning: cannot listen on %s: %s", entry.address.to_string().c_str(),
                            ec.message().c_str());
                 continue;
             }
+            // A listed address that cannot be served is a configuration error.
             log.printf(0, "failed to bind socket on %s: %s", entry.address.to_string().c_str(),
                        ec.message().c_str());
             result.exit_code = 1;
@@ -125,8 +181,8 @@ Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
         result.exit_code = 1;
         return result;
     }
-    if (static_cast<std::size_t>(count) > max_listeners) {
-        log.printf(0, "cannot listen on more than %zu IP addresses", max_listeners);
+    if (static_cast<std::size_t>(count) > max_systemd_sockets) {
+        log.printf(0, "cannot listen on more than %zu IP addresses", max_systemd_sockets);
         result.exit_code = 1;
         return result;
     }

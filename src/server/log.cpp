@@ -65,8 +65,7 @@ void Logger::dump(std::string_view what, std::string_view bytes) {
            text.c_str());
 }
 
-bool RateLimit::allow() {
-    const auto now = std::chrono::steady_clock::now();
+bool RateLimit::allow(std::chrono::steady_clock::time_point now) {
     if (now < next_) {
         ++suppressed_;
         return false;

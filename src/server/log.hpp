@@ -38,7 +38,9 @@ class RateLimit {
     explicit RateLimit(std::chrono::steady_clock::duration interval) : interval_(interval) {}
     // True if a message may be written now; note() then says how many were held back since
     // the last one ("" if none), to append to it.
-    bool allow();
+    bool allow() { return allow(std::chrono::steady_clock::now()); }
+    // The same at a given time (for tests).
+    bool allow(std::chrono::steady_clock::time_point now);
     const char* note() const { return note_; }
 
   private:
