@@ -16,7 +16,8 @@ struct DaemonOptions {
     // The port to bind and the port reported in NAMES/DUMP headers.
     std::uint16_t port = wire::default_port;
     // Explicit listen addresses (from -address or ERL_EPMD_ADDRESS), not yet parsed.
-    // Empty: listen on 0.0.0.0 and [::]. Otherwise 127.0.0.1 and ::1 are added first.
+    // Empty: listen on 0.0.0.0 and [::]. Otherwise the listed addresses, then 127.0.0.1 and ::1
+    // unless the list already covers that family's loopback (docs/protocol.md P-LISTEN).
     std::string address_list;
     int debug_level = 0;
     bool daemonize = false;
