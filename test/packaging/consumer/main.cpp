@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-
 #include <epmdx/client.hpp>
 
 int main(int argc, char** argv) {
