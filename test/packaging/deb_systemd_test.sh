@@ -142,6 +142,16 @@ dpkg_inside -i "$deb" || fail "dpkg -i (upgrade) failed"
 [[ $(inside systemctl is-enabled epmdx.service) == enabled ]] || fail "epmdx.service disabled by the upgrade"
 wait_for "epmdx does not answer after the upgrade" inside epmdx -started
 
+step "erlang-base (re)installed later starts epmd.socket; epmdx's dpkg trigger takes the port back"
+inside systemctl enable --quiet --now epmd.socket
+inside systemctl --quiet is-active epmdx.socket && fail "epmdx.socket still active beside epmd.socket"
+# What dpkg runs when a package ships /lib/systemd/system/epmd.socket (debian/epmdx.triggers).
+inside /var/lib/dpkg/info/epmdx.postinst triggered /lib/systemd/system/epmd.socket
+inside systemctl --quiet is-active epmdx.socket || fail "the trigger did not start epmdx.socket"
+inside systemctl --quiet is-active epmd.socket && fail "the trigger left epmd.socket running"
+[[ $(inside systemctl is-enabled epmd.socket || true) == disabled ]] ||
+    fail "the trigger left epmd.socket enabled"
+
 step "dpkg --purge hands 4369 back to Debian's epmd.socket"
 dpkg_inside --purge epmdx || fail "dpkg --purge failed"
 inside systemctl --quiet is-active epmd.socket || fail "epmd.socket is not active after the purge"
