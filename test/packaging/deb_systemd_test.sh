@@ -28,10 +28,12 @@ fail() {
     exit 1
 }
 # dpkg refuses to run while another dpkg or apt holds its lock: wait for it (shared machine).
-dpkg_inside() {
-    local out
+# dpkg_retry [inside] ARGS...
+dpkg_retry() {
+    local out run=()
+    [[ $1 == inside ]] && run=("$sandbox_tool" run "$name") && shift
     for _ in $(seq 60); do
-        if out=$(inside dpkg "$@" 2>&1); then
+        if out=$("${run[@]}" dpkg "$@" 2>&1); then
             echo "$out"
             return 0
         fi
@@ -62,9 +64,9 @@ cleanup() {
     if dpkg-query -W -f='${Status}' epmdx 2>/dev/null | grep -q installed ||
         dpkg-query -W -f='${Status}' epmdx 2>/dev/null | grep -q config-files; then
         if "$sandbox_tool" run "$name" true 2>/dev/null; then
-            dpkg_inside --purge epmdx >/dev/null
+            dpkg_retry inside --purge epmdx >/dev/null
         else
-            dpkg --purge epmdx >/dev/null
+            dpkg_retry --purge epmdx >/dev/null
         fi
     fi
     "$sandbox_tool" stop "$name"
@@ -83,6 +85,16 @@ fi
 rm -rf "$work"
 mkdir -p "$work/home"
 
+if [[ ! -d /run/systemd/system ]]; then
+    step "without a running systemd (a container): install and purge succeed, enablement still moves"
+    was=$(systemctl is-enabled epmd.socket || true)
+    dpkg_retry -i "$deb" >/dev/null || fail "dpkg -i without systemd failed"
+    [[ $(systemctl is-enabled epmd.socket || true) == disabled ]] || fail "epmd.socket still enabled"
+    [[ $(systemctl is-enabled epmdx.socket) == enabled ]] || fail "epmdx.socket not enabled"
+    dpkg_retry --purge epmdx >/dev/null || fail "dpkg --purge without systemd failed"
+    [[ $(systemctl is-enabled epmd.socket || true) == "$was" ]] || fail "epmd.socket not $was again"
+fi
+
 step "boot the sandbox; Debian's epmd.socket owns 4369, as on a host with erlang-base"
 "$sandbox_tool" start "$name" >/dev/null
 inside systemctl start systemd-journald.socket epmd.socket
@@ -96,7 +108,7 @@ listener | grep -q 'systemd' || fail "epmd.socket is not listening on 4369"
 epmd_was_enabled=$(inside systemctl is-enabled epmd.socket || true)
 
 step "dpkg -i $(basename "$deb")"
-dpkg_inside -i "$deb" || fail "dpkg -i failed"
+dpkg_retry inside -i "$deb" || fail "dpkg -i failed"
 inside systemctl --quiet is-active epmdx.socket || fail "epmdx.socket is not active"
 inside systemctl --quiet is-active epmd.socket && fail "epmd.socket is still active"
 [[ $(inside systemctl is-enabled epmd.socket || true) == disabled ]] ||
@@ -137,7 +149,7 @@ inside rm -r /run/systemd/system/epmdx.service.d
 inside systemctl daemon-reload
 
 step "an upgrade (the same package again) keeps the units enabled and the port served"
-dpkg_inside -i "$deb" || fail "dpkg -i (upgrade) failed"
+dpkg_retry inside -i "$deb" || fail "dpkg -i (upgrade) failed"
 [[ $(inside systemctl is-enabled epmdx.socket) == enabled ]] || fail "epmdx.socket disabled by the upgrade"
 [[ $(inside systemctl is-enabled epmdx.service) == enabled ]] || fail "epmdx.service disabled by the upgrade"
 wait_for "epmdx does not answer after the upgrade" inside epmdx -started
@@ -153,7 +165,7 @@ inside systemctl --quiet is-active epmd.socket && fail "the trigger left epmd.so
     fail "the trigger left epmd.socket enabled"
 
 step "dpkg --purge hands 4369 back to Debian's epmd.socket"
-dpkg_inside --purge epmdx || fail "dpkg --purge failed"
+dpkg_retry inside --purge epmdx || fail "dpkg --purge failed"
 inside systemctl --quiet is-active epmd.socket || fail "epmd.socket is not active after the purge"
 [[ $(inside systemctl is-enabled epmd.socket || true) == "$epmd_was_enabled" ]] ||
     fail "epmd.socket is not $epmd_was_enabled again after the purge"
