@@ -12,7 +12,7 @@
 # whatever happens.
 set -euo pipefail
 deb=$(realpath "$1")
-work=$2
+work=$(realpath -m "$2") # erl inside the sandbox needs an absolute HOME
 sandbox_tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}
 name=${SANDBOX_NAME:-epmdx-pkgtest}
 [[ -x $sandbox_tool ]] || {
@@ -44,13 +44,14 @@ dpkg_retry() {
     return 1
 }
 listener() { inside ss -Htlnp "sport = :4369"; }
-wait_for() { # wait_for DESCRIPTION COMMAND...: up to 20 s
+wait_for() { # wait_for DESCRIPTION COMMAND...: up to 60 s (a loaded machine boots erl slowly)
     local what=$1
     shift
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.2
     done
+    [[ $what == erl* ]] && inside journalctl -u erl-node --no-pager -n 20 >&2
     fail "$what"
 }
 # NAMES over IPv4 to 127.0.0.1, which the dual-stack socket sees as ::ffff:127.0.0.1.
@@ -118,7 +119,7 @@ inside systemd-analyze security epmdx.service | tail -1
 
 step "erl -sname pkgtest with no epmd flags registers with epmdx"
 inside systemd-run --quiet --unit=erl-node --setenv=HOME="$work/home" \
-    erl -sname pkgtest -noshell -eval 'timer:sleep(infinity).'
+    --working-directory="$work/home" erl -sname pkgtest -noshell -eval 'timer:sleep(infinity).'
 wait_for "erl's node is not listed by epmdx -names" \
     bash -c "'$sandbox_tool' run '$name' epmdx -names | grep -q '^name pkgtest at port'"
 inside epmdx -names
