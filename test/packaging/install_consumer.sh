@@ -12,6 +12,7 @@ daemon=
 cleanup() {
     [[ -n $daemon ]] && kill "$daemon" 2>/dev/null
     rm -rf "$work"
+    return 0
 }
 trap cleanup EXIT
 fail() {
@@ -27,20 +28,25 @@ done
 grep -qx "ExecStart=$prefix/bin/epmdx -systemd" "$prefix/lib/systemd/system/epmdx.service" ||
     fail "epmdx.service does not start the installed binary"
 
+# A port below the kernel's ephemeral range, which the other tests draw from; epmdx exits 0 at
+# once if the port turns out to be taken, so try another then.
 port=
-for candidate in $(shuf -i 30000-60000 -n 20); do
-    if [[ -z $(ss -Htln "sport = :$candidate") ]]; then
-        port=$candidate
-        break
-    fi
+for candidate in $(shuf -i 20000-32000 -n 20); do
+    [[ -z $(ss -Htln "sport = :$candidate") ]] || continue
+    "$prefix/bin/epmdx" -port "$candidate" -address 127.0.0.1 &
+    daemon=$!
+    for _ in $(seq 100); do
+        kill -0 "$daemon" 2>/dev/null || break
+        if "$prefix/bin/epmdx" -port "$candidate" -started && kill -0 "$daemon" 2>/dev/null; then
+            port=$candidate
+            break 2
+        fi
+        sleep 0.1
+    done
+    kill "$daemon" 2>/dev/null || true
+    daemon=
 done
-[[ -n $port ]] || fail "no free port"
-"$prefix/bin/epmdx" -port "$port" -address 127.0.0.1 &
-daemon=$!
-for _ in $(seq 50); do
-    "$prefix/bin/epmdx" -port "$port" -started && break
-    sleep 0.1
-done
+[[ -n $port ]] || fail "could not start the installed epmdx on a free port"
 
 export PKG_CONFIG_PATH=
 for how in cmake-package pkg-config; do
