@@ -9,6 +9,8 @@ packages=(
   gnuplot-nox                          # benchmark plot
   iproute2 procps                      # network namespaces for the remote-peer tests
   systemd                              # systemd-socket-activate for the -systemd test
+  scdoc                                # the man page
+  debhelper lintian                    # the Debian package (scripts/package.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

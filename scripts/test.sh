@@ -4,12 +4,14 @@
 #   scripts/test.sh
 #
 # Steps: the normal tree in build/ and its CTest suite (unit, black-box, CLI, interop with
-# Erlang/OTP); the same suite built with AddressSanitizer + UBSan in build-asan/ (no benchmark
-# tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke run
-# (bench/run.sh --smoke). Every step runs even when an earlier one failed, so one report shows
-# everything. The last line is "N passed, M failed": the CTest results of both trees, plus one
-# check each for the fuzzing and benchmark runs and for any build that failed. Exit status 0
-# only if M is 0.
+# Erlang/OTP, `cmake --install` with an outside consumer); the same again as a Release build in
+# build-release/ (no benchmark tools); the Debian package (scripts/package.sh) and its test in a
+# real systemd (test/packaging/deb_systemd_test.sh); the same suite built with AddressSanitizer +
+# UBSan in build-asan/ (no benchmark tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a
+# benchmark smoke run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so
+# one report shows everything. The last line is "N passed, M failed": the CTest results of the
+# three trees, plus one check each for the package, its systemd test, the fuzzing and benchmark
+# runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +37,8 @@ build_tree() {
     local name=$1 dir=$2 t0=$SECONDS
     shift 2
     echo "==> $name: configure and build in $dir"
-    if cmake -S . -B "$dir" -G Ninja "$@" && cmake --build "$dir"; then
+    # Warnings are errors here (and in development), not for packagers: EPMDX_WERROR.
+    if cmake -S . -B "$dir" -G Ninja -DEPMDX_WERROR=ON "$@" && cmake --build "$dir"; then
         record ok "$name build" "($((SECONDS - t0)) s)"
         return 0
     fi
@@ -81,6 +84,22 @@ check() {
 
 if build_tree normal build -DEPMDX_SANITIZE=OFF -DEPMDX_TESTS=ON -DEPMDX_BENCH=ON; then
     ctest_tree normal build
+fi
+
+# An optimised build besides the default RelWithDebInfo: -O3 finds warnings -O2 does not.
+if build_tree release build-release -DCMAKE_BUILD_TYPE=Release -DEPMDX_TESTS=ON -DEPMDX_BENCH=OFF; then
+    ctest_tree release build-release
+fi
+
+# The Debian package (dist/*.deb, lintian-checked), then installed in a real systemd next to
+# erlang-base: takeover of port 4369, a plain `erl -sname`, stop/start, upgrade, purge.
+check "deb package" scripts/package.sh
+debs=(dist/epmdx_*.deb)
+if [[ -f ${debs[0]} ]]; then
+    check "deb in systemd" test/packaging/deb_systemd_test.sh "${debs[0]}" build/deb-systemd-test
+else
+    failed=$((failed + 1))
+    record FAIL "deb in systemd" "no package in dist/"
 fi
 
 # Sanitizer reports must fail the test that triggered them, in the test binaries and in every

@@ -83,10 +83,16 @@ std::optional<AccessRule> AccessRule::parse(std::string_view spec, std::string* 
     return rule;
 }
 
-bool AccessRule::allows(const asio::ip::address& peer) const {
+bool AccessRule::allows(const asio::ip::address& given_peer) const {
     if (open_) {
         return true;
     }
+    // On a dual-stack socket (systemd's BindIPv6Only=both, as the packaged unit uses) IPv4
+    // clients arrive as ::ffff:a.b.c.d; the rules are about the IPv4 address.
+    const asio::ip::address peer =
+        given_peer.is_v6() && given_peer.to_v6().is_v4_mapped()
+            ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, given_peer.to_v6()))
+            : given_peer;
     if (loopback_ && is_loopback(peer)) {
         return true;
     }
