@@ -13,7 +13,8 @@
 //       registry names it as the holder of the node.
 //   registered -> unregistered -> closed: its peer closed or sent a byte, STOP named the node,
 //       a new ALIVE2 for the name found the peer gone, or KILL / shutdown.
-// Server::serve and Server::handle_alive2 walk through these states in order.
+// Server::on_accepted, serve, carry_out, handle_alive2 and hold_registration walk through these
+// states in that order.
 #pragma once
 
 #include <sys/socket.h>

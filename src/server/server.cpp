@@ -407,8 +407,8 @@ Server::ReadState Server::receive(int fd, std::vector<std::uint8_t>& parts, Rece
 
 asio::awaitable<void> Server::serve(std::unique_ptr<Connection> conn,
                                     std::vector<std::uint8_t> parts) {
-    // Pending: read until the request is complete. Reading comes first: the reactor may have
-    // seen this descriptor become readable before this coroutine started.
+    // Pending: read until the request is complete. Reading comes first: what the accept loop
+    // found missing has often arrived by the time this coroutine runs.
     const int fd = conn->socket.native_handle();
     Received received;
     for (;;) {
@@ -440,7 +440,7 @@ asio::awaitable<void> Server::carry_out(std::unique_ptr<Connection> conn, Outcom
             after_reply(outcome.answer);
             break;
         case Outcome::Kind::register_node:
-            co_await handle_alive2(*conn, std::move(outcome.node), outcome.refusal);
+            co_await handle_alive2(std::move(conn), std::move(outcome.node), outcome.refusal);
             break;
     }
 }

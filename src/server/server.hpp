@@ -101,8 +101,9 @@ class Server {
     // ---- Requests (requests.cpp) ----
     Outcome decide(Received& received, const asio::ip::address& peer, int fd);
     bool may_ask(wire::Code request, const asio::ip::address& peer, int fd);
-    asio::awaitable<void> handle_alive2(Connection& conn, wire::NodeInfo node,
+    asio::awaitable<void> handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
                                         std::optional<wire::Alive2Refusal> refusal);
+    void hold_registration(std::unique_ptr<Connection> conn, std::string name);
     Answer handle_port_please2(const wire::PortPlease2Request& request);
     Answer handle_names();
     Answer handle_dump();
