@@ -90,7 +90,7 @@ using Request = std::variant<Alive2Request, PortPlease2Request, NamesRequest, Du
                              KillRequest, StopRequest>;
 
 // Why a packet cannot be served. Every one of these ends in a silent close; name-rule
-// violations of an otherwise well-formed ALIVE2 are not decode errors (see check_name).
+// violations of an otherwise well-formed ALIVE2 are not decode errors (see Alive2Refusal).
 enum class DecodeError : std::uint8_t {
     unknown_request,  // unknown code, including the legacy ALIVE_REQ 'a' and PORT_PLEASE 'p'
     truncated,     // ALIVE2 with Len <= 13, or Nlen/Elen running past the packet; STOP with no name

@@ -71,7 +71,7 @@ class Registry {
     std::size_t active_count() const { return active_.size(); }
     std::size_t old_count() const { return old_.size(); }
 
-    // The NAMES body (no header): one "name %s at port %d\n" line per node, newest first.
+    // The NAMES body (no header): one wire::append_names_line per node, newest first.
     // Cached until the next change; the shared pointer keeps it alive across a pending write.
     std::shared_ptr<const std::string> names_text() const;
 
