@@ -5,7 +5,8 @@
 // tries one recv(); a request already there is answered and the descriptor closed at once, with
 // no reactor registration. Only a connection that must wait (for the rest of its request, for
 // -delay_write, for a reply larger than the send buffer, or holding a registration) becomes an
-// Asio socket with a coroutine of its own; connection.hpp lists its states.
+// Asio socket with a coroutine of its own (a registration, once made, is held by a wait
+// callback: see hold_registration); connection.hpp lists its states.
 #pragma once
 
 #include <sys/socket.h>
