@@ -64,7 +64,7 @@ enum class FrameError : std::uint8_t {
 };
 
 struct FrameLength {
-    std::size_t length = 0;               // valid when !error
+    std::size_t length = 0;  // valid when !error
     std::optional<FrameError> error;
 };
 
@@ -90,26 +90,42 @@ using Request = std::variant<Alive2Request, PortPlease2Request, NamesRequest, Du
                              KillRequest, StopRequest>;
 
 // Why a packet cannot be served. Every one of these ends in a silent close; name-rule
-// violations of an otherwise well-formed ALIVE2 are not decode errors (see check_name).
+// violations of an otherwise well-formed ALIVE2 are not decode errors (see Alive2Refusal).
 enum class DecodeError : std::uint8_t {
-    unknown_request,   // unknown code, including the legacy ALIVE_REQ 'a' and PORT_PLEASE 'p'
-    truncated,         // ALIVE2 with Len <= 13, or Nlen/Elen running past the packet; STOP with no name
-    nul_in_name,       // ALIVE2 or PORT_PLEASE2 name containing a NUL
-    empty_name,        // PORT_PLEASE2 with nothing left after stripping one trailing NUL
-    invalid_name,      // PORT_PLEASE2 name that is not valid UTF-8 or is over 255 code points
+    unknown_request,  // unknown code, including the legacy ALIVE_REQ 'a' and PORT_PLEASE 'p'
+    truncated,     // ALIVE2 with Len <= 13, or Nlen/Elen running past the packet; STOP with no name
+    nul_in_name,   // ALIVE2 or PORT_PLEASE2 name containing a NUL
+    empty_name,    // PORT_PLEASE2 with nothing left after stripping one trailing NUL
+    invalid_name,  // PORT_PLEASE2 name that is not valid UTF-8 or is over 255 code points
+    bytes_after_alive2,  // more bytes came after an ALIVE2 packet: they would end its registration
+};
+
+// Why a well-formed ALIVE2 may not register. Unlike a DecodeError, the node is told: it gets an
+// ALIVE2 error reply.
+enum class Alive2Refusal : std::uint8_t {
+    name_too_long,              // > 1020 bytes
+    name_not_utf8,              // see NameCheck::not_utf8
+    name_too_many_code_points,  // > 255
+    name_unsafe_character,      // ASCII control character or space
+    extra_too_long,             // > 1020 bytes of Extra
 };
 
 struct DecodeResult {
     std::optional<Request> request;  // set on success
     DecodeError error = DecodeError::unknown_request;
+    // Set when request is an ALIVE2 that decodes but may not register.
+    std::optional<Alive2Refusal> alive2_refusal;
 };
 
 // Decodes one packet body (the Len bytes after the prefix; body.size() >= 1).
-// Bytes after the fields a request uses are ignored, as the reference does.
-DecodeResult decode_request(std::span<const std::uint8_t> body);
+// Bytes after the fields a request uses are ignored, as the reference does. bytes_follow says
+// whether more bytes arrived after the packet on the same connection (only ALIVE2 cares).
+// Every rule on whether an ALIVE2 is accepted lives in one function behind this one.
+DecodeResult decode_request(std::span<const std::uint8_t> body, bool bytes_follow = false);
 
-// Human-readable name of an error, for log lines.
+// Human-readable name of an error or a refusal, for log lines.
 std::string_view to_string(DecodeError error);
+std::string_view to_string(Alive2Refusal refusal);
 
 // Requests as a client sends them, length prefix included.
 std::string encode_request(const Request& request);
@@ -126,6 +142,7 @@ enum class NameCheck : std::uint8_t {
 
 // The checks the reference applies to an ALIVE2 name (length, UTF-8, code points), plus
 // epmdx's refusal of control characters and spaces. NUL is a decode error, not checked here.
+// Part of the ALIVE2 acceptance rules that decode_request applies.
 NameCheck check_name(std::string_view name);
 
 // Counts UTF-8 code points; nullopt if the bytes are not valid UTF-8.
@@ -146,6 +163,9 @@ void append_names_line(std::string& out, std::string_view name, std::uint16_t po
 // Each DUMP line is followed by a NUL byte, as the reference writes it.
 void append_dump_active_line(std::string& out, std::string_view name, std::uint16_t port, int fd);
 void append_dump_old_line(std::string& out, std::string_view name, std::uint16_t port, int fd);
+// The most bytes one line takes for a name of name_bytes, to reserve a whole text at once.
+std::size_t names_line_max_bytes(std::size_t name_bytes);
+std::size_t dump_line_max_bytes(std::size_t name_bytes);
 
 struct Alive2Reply {
     std::uint8_t result = 0;  // 0 = registered

@@ -89,10 +89,13 @@ std::optional<NodeInfo> read_node_fields(std::span<const std::uint8_t> bytes, st
 }
 
 DecodeResult failure(DecodeError error) {
-    return {std::nullopt, error};
+    return {std::nullopt, error, std::nullopt};
 }
 
-DecodeResult decode_alive2(std::span<const std::uint8_t> body) {
+// Whether an ALIVE2 is accepted, all of it: a newcomer changing what ALIVE2 accepts edits this
+// function. Whether the peer may ask at all is not about the bytes; the server's request policy
+// decides that, before acting on a refusal (a non-local peer is closed on, never answered).
+DecodeResult decode_alive2(std::span<const std::uint8_t> body, bool bytes_follow) {
     // The reference's checks in its order (P-ALIVE2, the silent closes): Len, then Nlen and Elen
     // against Len, then NUL in the name.
     if (body.size() <= alive2_fixed_bytes) {
@@ -105,7 +108,31 @@ DecodeResult decode_alive2(std::span<const std::uint8_t> body) {
     if (node->name.find('\0') != std::string::npos) {
         return failure(DecodeError::nul_in_name);
     }
-    return {Alive2Request{std::move(*node)}, {}};
+    // Any byte after ALIVE2 ends the registration it asks for, so none is made: a silent close.
+    if (bytes_follow) {
+        return failure(DecodeError::bytes_after_alive2);
+    }
+    std::optional<Alive2Refusal> refusal;
+    switch (check_name(node->name)) {
+        case NameCheck::ok:
+            break;
+        case NameCheck::too_long:
+            refusal = Alive2Refusal::name_too_long;
+            break;
+        case NameCheck::not_utf8:
+            refusal = Alive2Refusal::name_not_utf8;
+            break;
+        case NameCheck::too_many_code_points:
+            refusal = Alive2Refusal::name_too_many_code_points;
+            break;
+        case NameCheck::unsafe_character:
+            refusal = Alive2Refusal::name_unsafe_character;
+            break;
+    }
+    if (!refusal && node->extra.size() > max_extra_bytes) {
+        refusal = Alive2Refusal::extra_too_long;
+    }
+    return {Alive2Request{std::move(*node)}, {}, refusal};
 }
 
 DecodeResult decode_port_please2(std::span<const std::uint8_t> body) {
@@ -124,7 +151,7 @@ DecodeResult decode_port_please2(std::span<const std::uint8_t> body) {
     if (!code_points || *code_points > max_name_code_points) {
         return failure(DecodeError::invalid_name);
     }
-    return {PortPlease2Request{std::string(name)}, {}};
+    return {PortPlease2Request{std::string(name)}, {}, std::nullopt};
 }
 
 DecodeResult decode_stop(std::span<const std::uint8_t> body) {
@@ -133,7 +160,7 @@ DecodeResult decode_stop(std::span<const std::uint8_t> body) {
     }
     std::string_view name = as_chars(body.subspan(1));
     name = name.substr(0, name.find('\0'));
-    return {StopRequest{std::string(name)}, {}};
+    return {StopRequest{std::string(name)}, {}, std::nullopt};
 }
 
 // Length of the UTF-8 sequence introduced by `lead`, or 0 if `lead` cannot start one.
@@ -187,21 +214,21 @@ FrameLength decode_frame_length(std::uint8_t high, std::uint8_t low) {
     return {length, std::nullopt};
 }
 
-DecodeResult decode_request(std::span<const std::uint8_t> body) {
+DecodeResult decode_request(std::span<const std::uint8_t> body, bool bytes_follow) {
     if (body.empty()) {
         return failure(DecodeError::unknown_request);
     }
     switch (static_cast<Code>(body[0])) {
         case Code::alive2_req:
-            return decode_alive2(body);
+            return decode_alive2(body, bytes_follow);
         case Code::port_please2_req:
             return decode_port_please2(body);
         case Code::names_req:
-            return {NamesRequest{}, {}};
+            return {NamesRequest{}, {}, std::nullopt};
         case Code::dump_req:
-            return {DumpRequest{}, {}};
+            return {DumpRequest{}, {}, std::nullopt};
         case Code::kill_req:
-            return {KillRequest{}, {}};
+            return {KillRequest{}, {}, std::nullopt};
         case Code::stop_req:
             return decode_stop(body);
         default:
@@ -221,8 +248,26 @@ std::string_view to_string(DecodeError error) {
             return "empty name";
         case DecodeError::invalid_name:
             return "invalid name";
+        case DecodeError::bytes_after_alive2:
+            return "data after ALIVE2_REQ";
     }
     return "unknown decode error";
+}
+
+std::string_view to_string(Alive2Refusal refusal) {
+    switch (refusal) {
+        case Alive2Refusal::name_too_long:
+            return "too long";
+        case Alive2Refusal::name_not_utf8:
+            return "not UTF-8";
+        case Alive2Refusal::name_too_many_code_points:
+            return "too many characters";
+        case Alive2Refusal::name_unsafe_character:
+            return "control character or space";
+        case Alive2Refusal::extra_too_long:
+            return "extra data too long";
+    }
+    return "unknown refusal";
 }
 
 std::string encode_request(const Request& request) {
@@ -339,34 +384,57 @@ void append_port_header(std::string& out, std::uint32_t port) {
     put32(out, port);
 }
 
+// The fixed parts of the NAMES and DUMP lines, shared by the writers and the size bounds.
+constexpr std::string_view names_before_name = "name ";
+constexpr std::string_view names_before_port = " at port ";
+constexpr std::string_view dump_active_before_name = "active name     <";
+constexpr std::string_view dump_active_before_port = "> at port ";
+constexpr std::string_view dump_old_before_name = "old/unused name <";
+constexpr std::string_view dump_old_before_port = ">, port = ";
+constexpr std::string_view dump_before_fd = ", fd = ";
+constexpr std::string_view dump_active_end{"\n\0", 2};
+constexpr std::string_view dump_old_end{" \n\0", 3};
+constexpr std::size_t max_port_digits = 5;  // 65535
+constexpr std::size_t max_fd_digits = 11;   // -2147483648
+
 void append_names_line(std::string& out, std::string_view name, std::uint16_t port) {
-    out += "name ";
+    out += names_before_name;
     out += name;
-    out += " at port ";
+    out += names_before_port;
     out += std::to_string(port);
     out += '\n';
 }
 
 void append_dump_active_line(std::string& out, std::string_view name, std::uint16_t port, int fd) {
-    out += "active name     <";
+    out += dump_active_before_name;
     out += name;
-    out += "> at port ";
+    out += dump_active_before_port;
     out += std::to_string(port);
-    out += ", fd = ";
+    out += dump_before_fd;
     out += std::to_string(fd);
-    out += '\n';
-    out += '\0';
+    out += dump_active_end;
 }
 
 void append_dump_old_line(std::string& out, std::string_view name, std::uint16_t port, int fd) {
-    out += "old/unused name <";
+    out += dump_old_before_name;
     out += name;
-    out += ">, port = ";
+    out += dump_old_before_port;
     out += std::to_string(port);
-    out += ", fd = ";
+    out += dump_before_fd;
     out += std::to_string(fd);
-    out += " \n";
-    out += '\0';
+    out += dump_old_end;
+}
+
+std::size_t names_line_max_bytes(std::size_t name_bytes) {
+    return names_before_name.size() + name_bytes + names_before_port.size() + max_port_digits + 1;
+}
+
+std::size_t dump_line_max_bytes(std::size_t name_bytes) {
+    static_assert(dump_old_before_name.size() == dump_active_before_name.size());
+    static_assert(dump_old_before_port.size() >= dump_active_before_port.size());
+    static_assert(dump_old_end.size() >= dump_active_end.size());
+    return dump_old_before_name.size() + name_bytes + dump_old_before_port.size() +
+           max_port_digits + dump_before_fd.size() + max_fd_digits + dump_old_end.size();
 }
 
 std::optional<Alive2Reply> decode_alive2_reply(std::span<const std::uint8_t> bytes) {

@@ -6,11 +6,6 @@
 namespace epmdx {
 namespace {
 
-// Bytes of a line besides the name, at most: "name " " at port " 65535 "\n" for NAMES; for DUMP
-// the longer old/unused form with an 11-character fd, " \n" and the NUL.
-constexpr std::size_t names_line_fixed_bytes = 5 + 9 + 5 + 1;
-constexpr std::size_t dump_line_fixed_bytes = 17 + 10 + 5 + 7 + 11 + 2 + 1;
-
 const std::string& name_of(const Registry::ActiveNode& node) {
     return node.info.name;
 }
@@ -20,10 +15,10 @@ const std::string& name_of(const Registry::OldNode& node) {
 
 // Growing a multi-megabyte text by doubling costs more than walking the list twice.
 template <typename List>
-std::size_t text_capacity(const List& nodes, std::size_t fixed_bytes_per_line) {
+std::size_t text_capacity(const List& nodes, std::size_t (*line_max_bytes)(std::size_t)) {
     std::size_t bytes = 0;
     for (const auto& node : nodes) {
-        bytes += name_of(node).size() + fixed_bytes_per_line;
+        bytes += line_max_bytes(name_of(node).size());
     }
     return bytes;
 }
@@ -46,7 +41,8 @@ std::uint32_t Registry::creation_for(std::uint32_t counter, std::uint16_t highes
     return counter % 3 + 1;
 }
 
-std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd, void* owner) {
+std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd,
+                                           server::Connection* holder) {
     if (active_.contains(node.name)) {
         return std::nullopt;
     }
@@ -55,7 +51,7 @@ std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd, void* ow
         old != old_index_.end() ? bump(old->second->counter) : bump(unix_now_());
     const std::uint16_t highest_version = node.highest_version;
 
-    order_.push_front(ActiveNode{std::move(node), counter, fd, owner});
+    order_.push_front(ActiveNode{std::move(node), counter, fd, holder});
     try {
         active_.emplace(order_.front().info.name, order_.begin());
     } catch (...) {
@@ -104,7 +100,7 @@ const Registry::ActiveNode* Registry::find(std::string_view name) const {
 std::shared_ptr<const std::string> Registry::names_text() const {
     if (!names_cache_) {
         std::string text;
-        text.reserve(text_capacity(order_, names_line_fixed_bytes));
+        text.reserve(text_capacity(order_, wire::names_line_max_bytes));
         for (const ActiveNode& node : order_) {
             wire::append_names_line(text, node.info.name, node.info.port);
         }
@@ -115,8 +111,8 @@ std::shared_ptr<const std::string> Registry::names_text() const {
 
 std::string Registry::dump_text() const {
     std::string text;
-    text.reserve(text_capacity(order_, dump_line_fixed_bytes) +
-                 text_capacity(old_, dump_line_fixed_bytes));
+    text.reserve(text_capacity(order_, wire::dump_line_max_bytes) +
+                 text_capacity(old_, wire::dump_line_max_bytes));
     for (const ActiveNode& node : order_) {
         wire::append_dump_active_line(text, node.info.name, node.info.port, node.fd);
     }

@@ -19,6 +19,11 @@
 
 namespace epmdx {
 
+namespace server {
+// The server's connection that holds a registration; the registry stores it, never looks inside.
+struct Connection;
+}  // namespace server
+
 struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
@@ -34,9 +39,9 @@ class Registry {
 
     struct ActiveNode {
         wire::NodeInfo info;
-        std::uint32_t counter = 0;  // creation counter; never below 4
-        int fd = -1;                // reported by DUMP
-        void* owner = nullptr;      // opaque tag for the server: the connection holding it
+        std::uint32_t counter = 0;             // creation counter; never below 4
+        int fd = -1;                           // reported by DUMP
+        server::Connection* holder = nullptr;  // whose closing ends the registration
     };
     struct OldNode {
         std::string name;
@@ -55,8 +60,8 @@ class Registry {
 
     // Registers node under its name. Returns the creation to report to a node speaking
     // request_highest_version, or nullopt if the name is active already (nothing changes).
-    // Name rules are the caller's business (wire::check_name).
-    std::optional<std::uint32_t> add(wire::NodeInfo node, int fd, void* owner);
+    // Whether the node may register at all is the caller's business (wire::decode_request).
+    std::optional<std::uint32_t> add(wire::NodeInfo node, int fd, server::Connection* holder);
 
     // Moves an active node to the tail of the old list. False if the name is not active.
     bool remove(std::string_view name);
@@ -66,7 +71,7 @@ class Registry {
     std::size_t active_count() const { return active_.size(); }
     std::size_t old_count() const { return old_.size(); }
 
-    // The NAMES body (no header): one "name %s at port %d\n" line per node, newest first.
+    // The NAMES body (no header): one wire::append_names_line per node, newest first.
     // Cached until the next change; the shared pointer keeps it alive across a pending write.
     std::shared_ptr<const std::string> names_text() const;
 

@@ -112,24 +112,4 @@ bool AccessRule::allows(const asio::ip::address& given_peer) const {
     return false;
 }
 
-std::string AccessRule::describe() const {
-    if (open_) {
-        return "any";
-    }
-    std::string text;
-    auto add = [&text](const std::string& item) {
-        if (!text.empty()) {
-            text += ',';
-        }
-        text += item;
-    };
-    if (loopback_) {
-        add("loopback");
-    }
-    for (const Block& block : blocks_) {
-        add(block.network.to_string() + "/" + std::to_string(block.prefix));
-    }
-    return text;
-}
-
 }  // namespace epmdx::server

@@ -16,7 +16,6 @@ class Logger {
     // From now on write to syslog instead of stderr (after daemonizing).
     void use_syslog();
 
-    int level() const { return level_; }
     bool enabled(int level) const { return level <= level_; }
 
     [[gnu::format(printf, 3, 4)]] void printf(int level, const char* format, ...);

@@ -1,35 +1,37 @@
 // The event loop's work: accepting connections, admitting or shedding them, serving one request
 // per connection, holding registrations, and enforcing deadlines.
 //
-// Per-event cost does not depend on how many connections or nodes there are: connections waiting
-// for a request sit on one list in accept order, so the oldest is the next to time out and the
-// first to be shed, and one timer serves them all; registrations wait for readability with no
-// timer at all.
+// The hot path stays off the reactor: the accept loop takes each connection with accept4() and
+// tries one recv(); a request already there is answered and the descriptor closed at once, with
+// no reactor registration. Only a connection that must wait (for the rest of its request, for
+// -delay_write, for a reply larger than the send buffer, or holding a registration) becomes an
+// Asio socket with a coroutine of its own (a registration, once made, is held by a wait
+// callback: see hold_registration); connection.hpp lists its states.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
-#include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "access.hpp"
+#include "admission.hpp"
+#include "connection.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
 #include "options.hpp"
 #include "registry.hpp"
 
 namespace epmdx::server {
-
-using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
-using Clock = std::chrono::steady_clock;
 
 class Server {
   public:
@@ -45,46 +47,70 @@ class Server {
     void shutdown();
 
   private:
-    struct Connection;
-    // An intrusive list in insertion order; a connection is on at most one list at a time.
-    struct ConnectionList {
-        Connection* head = nullptr;
-        Connection* tail = nullptr;
-        void push_back(Connection& c);
-        void erase(Connection& c);
-    };
-
-    asio::awaitable<void> accept_loop(Acceptor& acceptor);
-    void admit(Socket socket, const asio::ip::address& peer);
-    asio::awaitable<void> on_descriptors_exhausted(Acceptor& acceptor,
-                                                   const std::error_code& error);
-    asio::awaitable<void> serve(std::unique_ptr<Connection> conn);
-    // One packet as it arrived: decoded, its request code, and whether more bytes came with it.
+    // One packet as it arrived: decoded, and its request code.
     struct Received {
         wire::DecodeResult decoded;
         std::uint8_t code = 0;
-        bool excess = false;
     };
-    asio::awaitable<std::optional<Received>> read_request(Connection& conn);
-    // -delay_write: the reference's simulation of a busy server, before each reply.
-    asio::awaitable<void> delay_write();
-    asio::awaitable<void> reply(Connection& conn, std::string_view head,
-                                std::string_view body = {});
+    enum class ReadState : std::uint8_t { waiting, ended, complete };
 
-    asio::awaitable<void> handle_alive2(std::unique_ptr<Connection>& conn, wire::NodeInfo node);
-    std::string handle_stop(const std::string& name);
-    bool is_local(Connection& conn);
-    bool drop_if_peer_gone(const Registry::ActiveNode& holder);
+    // A reply to any request but ALIVE2.
+    struct Answer {
+        Answer(std::string head = {}, std::shared_ptr<const std::string> body = nullptr,
+               bool then_shut_down = false)
+            : head(std::move(head)), body(std::move(body)), then_shut_down(then_shut_down) {}
+        std::string head;
+        std::shared_ptr<const std::string> body;  // NAMES and DUMP
+        bool then_shut_down = false;              // KILL
+    };
+    // What a complete request leads to, decided without waiting.
+    struct Outcome {
+        enum class Kind : std::uint8_t { close, answer, register_node };
+        Kind kind = Kind::close;
+        Answer answer;                               // Kind::answer
+        wire::NodeInfo node;                         // Kind::register_node
+        std::optional<wire::Alive2Refusal> refusal;  // Kind::register_node: answered with an error
+    };
 
-    void hold_registration(std::unique_ptr<Connection> conn);
-    void end_registration(std::unique_ptr<Connection> conn, const std::error_code& error);
-
-    // Removes a connection from the pending list (deadline, per-address count).
-    void unlink_pending(Connection& conn);
-    // Closes a connection that has not registered; its coroutine then unwinds.
+    // ---- Accepting and admission (server.cpp) ----
+    asio::awaitable<void> accept_loop(Acceptor& acceptor);
+    asio::awaitable<void> on_descriptors_exhausted(Acceptor& acceptor, int accept_error);
+    // Admits a freshly accepted descriptor and serves it at once if its request is there.
+    void on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t length);
+    bool admitted(const asio::ip::address& peer);
+    // Makes the descriptor a Connection that waits in a coroutine of its own.
+    std::unique_ptr<Connection> make_connection(int fd, const asio::ip::address& peer);
+    void spawn(asio::awaitable<void> work);
+    void log_exception(std::exception_ptr error);
+    // Closes a pending connection; its coroutine then unwinds. why: logged if set.
     void drop_pending(Connection& conn, const char* why);
     void arm_deadline_timer();
     void on_deadline();
+
+    // ---- One request per connection (server.cpp) ----
+    // One recv without waiting, added to what came before in parts.
+    ReadState receive(int fd, std::vector<std::uint8_t>& parts, Received& received);
+    asio::awaitable<void> serve(std::unique_ptr<Connection> conn, std::vector<std::uint8_t> parts);
+    asio::awaitable<void> carry_out(std::unique_ptr<Connection> conn, Outcome outcome,
+                                    std::optional<std::size_t> already_sent);
+    // -delay_write: the reference's simulation of a busy server, before each reply.
+    asio::awaitable<void> delay_write();
+    asio::awaitable<void> reply(Connection& conn, const Answer& answer,
+                                std::optional<std::size_t> already_sent);
+    void after_reply(const Answer& answer);
+
+    // ---- Requests (requests.cpp) ----
+    Outcome decide(Received& received, const asio::ip::address& peer, int fd);
+    bool may_ask(wire::Code request, const asio::ip::address& peer, int fd);
+    asio::awaitable<void> handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
+                                        std::optional<wire::Alive2Refusal> refusal);
+    void hold_registration(std::unique_ptr<Connection> conn, std::string name);
+    Answer handle_port_please2(const wire::PortPlease2Request& request);
+    Answer handle_names();
+    Answer handle_dump();
+    std::optional<Answer> handle_kill();
+    std::optional<Answer> handle_stop(const wire::StopRequest& request);
+    bool drop_if_peer_gone(const Registry::ActiveNode& holder);
     void log_node_table();
 
     asio::io_context& io_;
@@ -92,15 +118,8 @@ class Server {
     Logger& log_;
     std::vector<Acceptor> acceptors_;
     Registry registry_;
-    std::size_t max_connections_;
-    std::size_t connection_count_ = 0;
-    Clock::duration packet_timeout_;
-
-    // Connections that have not registered, oldest (earliest deadline) first.
-    ConnectionList pending_;
-    std::unordered_map<asio::ip::address, std::uint32_t> pending_per_address_;
-    // Connections holding a registration, for closing them all on KILL.
-    ConnectionList registered_;
+    Admission admission_;
+    RequestPolicy policy_;
 
     asio::steady_timer deadline_timer_;
     asio::signal_set termination_signals_;
@@ -117,6 +136,7 @@ class Server {
     RateLimit capacity_warning_{std::chrono::seconds(10)};
     RateLimit per_address_warning_{std::chrono::seconds(10)};
     RateLimit access_warning_{std::chrono::seconds(1)};
+    RateLimit exception_warning_{std::chrono::seconds(10)};
 };
 
 }  // namespace epmdx::server

@@ -131,21 +131,24 @@ TEST(RegistryCreation, ReRegistrationWrapsToFour) {
 
 TEST(RegistryAdd, DuplicateRefusedWithoutSideEffects) {
     Fixture f;
-    int owner_a = 0;
-    int owner_b = 0;
-    ASSERT_EQ(f.registry.add(node("a", 7000), 5, &owner_a), facts_clock + 1);
-    ASSERT_TRUE(f.registry.add(node("b", 7001), 6, &owner_b));
+    // The registry never looks inside a holder: any two distinct addresses do.
+    int storage_a = 0;
+    int storage_b = 0;
+    auto* const owner_a = reinterpret_cast<server::Connection*>(&storage_a);
+    auto* const owner_b = reinterpret_cast<server::Connection*>(&storage_b);
+    ASSERT_EQ(f.registry.add(node("a", 7000), 5, owner_a), facts_clock + 1);
+    ASSERT_TRUE(f.registry.add(node("b", 7001), 6, owner_b));
     const auto names_before = f.registry.names_text();
     const std::string dump_before = f.registry.dump_text();
     const int reads_before = f.clock_reads;
 
-    EXPECT_EQ(f.registry.add(node("a", 9999, 5), 42, &owner_b), std::nullopt);
+    EXPECT_EQ(f.registry.add(node("a", 9999, 5), 42, owner_b), std::nullopt);
 
     const Registry::ActiveNode* a = f.registry.find("a");
     ASSERT_NE(a, nullptr);
     EXPECT_EQ(a->info, node("a", 7000));
     EXPECT_EQ(a->fd, 5);
-    EXPECT_EQ(a->owner, &owner_a);
+    EXPECT_EQ(a->holder, owner_a);
     EXPECT_EQ(a->counter, facts_clock + 1);
     EXPECT_EQ(f.registry.active_count(), 2u);
     EXPECT_EQ(active_names(f.registry), (std::vector<std::string>{"b", "a"}));
@@ -184,13 +187,14 @@ TEST(RegistryAdd, NewestFirst) {
 
 TEST(RegistryFind, ReportsWhatWasRegistered) {
     Fixture f;
-    int owner = 0;
+    int storage = 0;
+    auto* const owner = reinterpret_cast<server::Connection*>(&storage);
     wire::NodeInfo info = node("long-enough-to-defeat-small-string-storage@host", 65535, 7);
     info.node_type = 72;
     info.protocol = 0;
     info.lowest_version = 5;
     info.extra = "\0extra\0"s;
-    ASSERT_TRUE(f.registry.add(info, 17, &owner));
+    ASSERT_TRUE(f.registry.add(info, 17, owner));
 
     // Looked up through a view that is not NUL-terminated.
     const std::string haystack = info.name + "-suffix";
@@ -199,7 +203,7 @@ TEST(RegistryFind, ReportsWhatWasRegistered) {
     ASSERT_NE(found, nullptr);
     EXPECT_EQ(found->info, info);
     EXPECT_EQ(found->fd, 17);
-    EXPECT_EQ(found->owner, &owner);
+    EXPECT_EQ(found->holder, owner);
     EXPECT_EQ(found->counter, facts_clock + 1);
 
     EXPECT_EQ(f.registry.find("long"), nullptr);
