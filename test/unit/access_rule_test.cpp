@@ -63,8 +63,12 @@ TEST(AccessRule, LoopbackAllowsTheWholeIpv4LoopbackNetAndIpv6Loopback) {
     EXPECT_FALSE(rule.allows(ip("0.0.0.0")));
 }
 
-TEST(AccessRule, Ipv4MappedLoopbackIsNotLoopback) {
-    EXPECT_FALSE(parsed("loopback").allows(ip("::ffff:127.0.0.1")));
+// A dual-stack listener (the packaged socket unit) sees IPv4 clients as ::ffff:a.b.c.d; the
+// rules are written for their IPv4 address.
+TEST(AccessRule, Ipv4MappedPeersAreMatchedAsIpv4) {
+    EXPECT_TRUE(parsed("loopback").allows(ip("::ffff:127.0.0.1")));
+    EXPECT_FALSE(parsed("loopback").allows(ip("::ffff:10.0.0.1")));
+    EXPECT_TRUE(parsed("10.0.0.0/8").allows(ip("::ffff:10.1.2.3")));
 }
 
 TEST(AccessRule, Ipv4Block) {
@@ -77,9 +81,7 @@ TEST(AccessRule, Ipv4Block) {
 }
 
 TEST(AccessRule, Ipv4BlockDoesNotMatchIpv6Peers) {
-    const AccessRule rule = parsed("10.0.0.0/8");
-    EXPECT_FALSE(rule.allows(ip("::ffff:10.1.2.3")));
-    EXPECT_FALSE(rule.allows(ip("a00::1")));
+    EXPECT_FALSE(parsed("10.0.0.0/8").allows(ip("a00::1")));
 }
 
 TEST(AccessRule, PrefixNotOnAByteBoundary) {
@@ -142,8 +144,9 @@ TEST(AccessRule, Ipv6PrefixNotOnAByteBoundary) {
 
 TEST(AccessRule, Ipv6BlockDoesNotMatchIpv4Peers) {
     EXPECT_FALSE(parsed("::/96").allows(ip("10.0.0.1")));
+    // A mapped peer is compared as the IPv4 address it carries, never against IPv6 blocks.
     EXPECT_FALSE(parsed("::ffff:0:0/96").allows(ip("10.0.0.1")));
-    EXPECT_TRUE(parsed("::ffff:0:0/96").allows(ip("::ffff:10.0.0.1")));
+    EXPECT_FALSE(parsed("::ffff:0:0/96").allows(ip("::ffff:10.0.0.1")));
 }
 
 TEST(AccessRule, ItemsAddUp) {
