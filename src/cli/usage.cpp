@@ -85,7 +85,7 @@ std::string usage_text() {
            "\n"
            "Arguments are read from left to right; a client action must come last and\n"
            "takes effect as soon as it is read. The last value given for an option wins.\n" +
-           section("Client actions (they connect to [::1] or 127.0.0.1):",
+           section("Client actions (they ask [::1] or 127.0.0.1, unless -host names others):",
                    [](const OptionSpec& o) { return o.role == Role::client_action; }) +
            section("Options shared with OTP's epmd:",
                    [](const OptionSpec& o) {
