@@ -227,10 +227,9 @@ double milliseconds_value(std::chrono::microseconds elapsed) {
 }
 
 std::string describe_node(const wire::NodeInfo& node) {
-    return node.name + ": port " + std::to_string(node.port) + ", type " +
-           std::to_string(node.node_type) + " (" + node_type_name(node.node_type) + "), protocol " +
-           std::to_string(node.protocol) + ", highest version " +
-           std::to_string(node.highest_version) + ", lowest version " +
+    return "port " + std::to_string(node.port) + ", type " + std::to_string(node.node_type) + " (" +
+           node_type_name(node.node_type) + "), protocol " + std::to_string(node.protocol) +
+           ", highest version " + std::to_string(node.highest_version) + ", lowest version " +
            std::to_string(node.lowest_version) + ", extra " + escaped(node.extra);
 }
 

@@ -22,7 +22,8 @@ int run_host_action(const ClientCommand& command);
 // -check NAME@HOST; the exit code.
 int run_check(const ClientCommand& command);
 
-// Shared by both: a node as PORT_PLEASE2 describes it, in words and in JSON.
+// Shared by both: a node as PORT_PLEASE2 describes it, in words ("port 4000, type 77 ...", the
+// name left out) and in JSON.
 std::string describe_node(const wire::NodeInfo& node);
 nlohmann::json node_json(const wire::NodeInfo& node);
 

@@ -234,7 +234,7 @@ Answer ask(const Target& target, const ClientCommand& command) {
             }
             answer.ok = true;
             answer.object["node"] = node_json(*found.value());
-            answer.out = prefix + describe_node(*found.value()) + "\n";
+            answer.out = prefix + command.lookup_name + ": " + describe_node(*found.value()) + "\n";
             return answer;
         }
         case ClientAction::kill:
