@@ -130,9 +130,9 @@ std::optional<std::pair<std::string, wire::NodeInfo>> look_up(
         if (!found) {
             lookup.result = why_no_answer(found.error(), command.timeout_ms);
             lookup.fields["error"] = lookup.result;
-            fail(walk, "lookup",
-                 "the port mapper at " + where + " did not answer the lookup of " + name + ": " +
-                     lookup.result);
+            std::string verdict = "the port mapper at " + where;
+            verdict += " did not answer the lookup of " + name + ": " + lookup.result;
+            fail(walk, "lookup", std::move(verdict));
             return std::nullopt;
         }
         lookup.fields["found"] = found->has_value();
