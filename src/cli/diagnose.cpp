@@ -106,7 +106,7 @@ std::string why_no_answer(const client::Error& error, std::uint32_t timeout_ms) 
 std::optional<std::pair<std::string, wire::NodeInfo>> look_up(
     Walk& walk, const std::vector<std::string>& addresses, const std::string& name,
     const ClientCommand& command) {
-    std::vector<std::string> refused;
+    std::vector<std::string> unanswered;  // the addresses where no port mapper answered
     for (const std::string& address : addresses) {
         const client::Client epmd(
             client::Options{command.port, address, std::chrono::milliseconds(command.timeout_ms)});
@@ -122,7 +122,7 @@ std::optional<std::pair<std::string, wire::NodeInfo>> look_up(
                                      {{"address", address}, {"port", command.port}}});
         if (!connected) {
             reach.fields["error"] = reach.result;
-            refused.push_back(where);
+            unanswered.push_back(where);
             continue;
         }
         Step& lookup =
@@ -147,7 +147,7 @@ std::optional<std::pair<std::string, wire::NodeInfo>> look_up(
         return std::pair{address, *found.value()};
     }
     std::string places;
-    for (const std::string& where : refused) {
+    for (const std::string& where : unanswered) {
         places += (places.empty() ? "" : " or ") + where;
     }
     fail(walk, "port_mapper", "no port mapper answers on " + places);
