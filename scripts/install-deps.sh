@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libasio-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev                   # JSON output of the client actions (-json)
   clang libclang-rt-14-dev             # libFuzzer
   erlang-base                          # OTP's epmd and erl: the reference for interop tests
   gnuplot-nox                          # benchmark plot

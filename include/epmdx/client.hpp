@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "epmdx/protocol.hpp"
 
@@ -32,15 +33,27 @@ enum class ErrorCode : std::uint8_t {
     bad_reply,             // the reply does not have the protocol's shape
     name_too_long,         // stop(): longer than the 1000 bytes OTP's CLI allows
     registration_refused,  // ALIVE2 answered with an error result (e.g. the name is taken)
+    cannot_resolve,        // the host name gave no address; `detail` says why
 };
 
 struct Error {
+    Error() = default;
+    Error(ErrorCode code, std::string received = {}, int system_error = 0, std::string detail = {})
+        : code(code),
+          received(std::move(received)),
+          system_error(system_error),
+          detail(std::move(detail)) {}
+
     ErrorCode code = ErrorCode::bad_reply;
     // The reply bytes read before the failure (early_eof, no_response, bad_reply).
     std::string received;
     int system_error = 0;  // errno, when a system call failed
+    std::string detail;    // the resolver's reason, for cannot_resolve
 
     std::string message() const;
+    // Only the cause: the system's or the resolver's words when there are some ("Connection
+    // refused"), otherwise message().
+    std::string cause() const;
 };
 
 // A value or an Error (std::expected arrives only with C++23).
@@ -104,6 +117,13 @@ class Registration {
     std::uint32_t creation_ = 0;
 };
 
+// How long the two halves of a request took, and where it went.
+struct RequestTiming {
+    std::chrono::microseconds connect{0};  // until connected, or until connecting failed
+    std::chrono::microseconds reply{0};    // from connected until the reply was complete or failed
+    std::string address;                   // the numeric address connected to; empty if none
+};
+
 class Client {
   public:
     Client() = default;
@@ -113,6 +133,9 @@ class Client {
 
     // The node registered under `name`; nullopt if there is none.
     Result<std::optional<wire::NodeInfo>> port_please(std::string_view name) const;
+    // The same, filling `timing` (which may be null) whether or not it succeeds.
+    Result<std::optional<wire::NodeInfo>> port_please(std::string_view name,
+                                                      RequestTiming* timing) const;
     // The registered nodes, most recently registered first, parsed as erl_epmd does.
     Result<wire::NamesReply> names() const;
     // NAMES and DUMP as the daemon wrote them. As OTP's CLI does, the 4-byte header must come
@@ -133,6 +156,17 @@ class Client {
 
     Options options_;
 };
+
+// The addresses `host` resolves to (IPv6 and IPv4), as numeric text in the resolver's order.
+// Waits at most `timeout` (zero: as long as the resolver takes); ErrorCode::cannot_resolve or
+// timed_out otherwise.
+Result<std::vector<std::string>> resolve_host(const std::string& host,
+                                              std::chrono::milliseconds timeout);
+
+// Whether something accepts TCP connections on host:port: connects, then closes at once without
+// sending anything. The value is the numeric address that accepted.
+Result<std::string> probe_connect(const std::string& host, std::uint16_t port,
+                                  std::chrono::milliseconds timeout);
 
 // The longest name OTP's CLI sends in a STOP request.
 inline constexpr std::size_t max_stop_name_bytes = 1000;

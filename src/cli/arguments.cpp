@@ -76,6 +76,12 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
 
     // No client action: run the daemon, with the environment filling what the flags left unset.
     for (std::size_t row = 0; row < table.size(); ++row) {
+        if (given[row] && table[row].role == Role::client) {
+            return InvalidValue{"epmdx: " + std::string(table[row].flag) +
+                                " needs a client action after it (e.g. -names)\n"};
+        }
+    }
+    for (std::size_t row = 0; row < table.size(); ++row) {
         const OptionSpec& option = table[row];
         if (!given[row] && !option.environment.empty() &&
             option.apply_environment_first == nullptr && available(option)) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "epmdx/protocol.hpp"
 #include "options.hpp"
@@ -20,13 +21,28 @@ namespace epmdx::cli {
 // Looks up an environment variable; nullopt when it is not set.
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;
 
-enum class ClientAction : std::uint8_t { names, dump, started, kill, stop };
+enum class ClientAction : std::uint8_t { names, dump, started, kill, stop, lookup, check };
+
+// One item of -host: a host name or address, with the port mapper's port if the item names one
+// (otherwise the command's port applies, whenever -port comes).
+struct HostItem {
+    std::string host;
+    std::optional<std::uint16_t> port;
+};
 
 struct ClientCommand {
     ClientAction action = ClientAction::names;
     // The port to connect to; OTP truncates the atoi() value to 16 bits the same way.
     std::uint16_t port = wire::default_port;
     std::string stop_name;
+    std::string lookup_name;
+    std::string check_target;  // NAME@HOST, checked when the action runs
+    // Port mappers to ask instead of the local one, concurrently.
+    std::vector<HostItem> hosts;
+    bool json = false;
+    // Bounds each host's request and each -check step. Applies only with -host, -json, -lookup
+    // and -check: OTP's actions alone wait as long as OTP's command line does (forever).
+    std::uint32_t timeout_ms = 5000;
 };
 
 struct DaemonCommand {

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "diagnose.hpp"
 #include "epmdx/client.hpp"
 
 namespace epmdx::cli {
@@ -22,6 +23,7 @@ void print(std::string_view text) {
 int report(const Error& error) {
     switch (error.code) {
         case ErrorCode::cannot_connect:
+        case ErrorCode::cannot_resolve:  // never: OTP's actions ask loopback addresses only
             (void)std::fputs("epmd: Cannot connect to local epmd\n", stderr);
             break;
         case ErrorCode::write_failed:
@@ -55,6 +57,12 @@ std::string_view up_to_nul(std::string_view bytes) {
 }  // namespace
 
 int run_client(const ClientCommand& command) {
+    if (command.action == ClientAction::check) {
+        return run_check(command);
+    }
+    if (uses_diagnosing_options(command)) {
+        return run_host_action(command);
+    }
     // No timeout, as in OTP: a slow daemon (-delay_write) is waited for.
     const client::Client epmd(client::Options{command.port, {}, std::chrono::milliseconds(0)});
     switch (command.action) {
@@ -85,6 +93,9 @@ int run_client(const ClientCommand& command) {
             print("Killing not allowed - living nodes in database.\n");
             return 1;
         }
+        case ClientAction::lookup:
+        case ClientAction::check:
+            break;  // handled above
         case ClientAction::stop: {
             const auto reply = epmd.stop(command.stop_name);
             if (!reply) {

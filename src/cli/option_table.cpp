@@ -5,6 +5,8 @@
 #include <array>
 #include <charconv>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 namespace epmdx::cli {
 namespace {
@@ -102,21 +104,153 @@ std::optional<Command> set_access(Settings& settings, const std::string& value,
     return std::nullopt;
 }
 
-template <ClientAction action>
-std::optional<Command> run_action(Settings& settings, const std::string& /*value*/,
-                                  std::string_view /*source*/) {
-    settings.client.action = action;
+// -host and -json suit some actions only: KILL and STOP are answered to local clients alone,
+// and -check names its own host.
+std::optional<Command> refuse_extras(const Settings& settings, std::string_view action,
+                                     bool hosts_apply, bool json_applies) {
+    const auto refuse = [action](std::string_view option) {
+        return InvalidValue{"epmdx: " + std::string(option) + " does not apply to " +
+                            std::string(action) + "\n"};
+    };
+    if (!hosts_apply && !settings.client.hosts.empty()) {
+        return refuse("-host");
+    }
+    if (!json_applies && settings.client.json) {
+        return refuse("-json");
+    }
     return std::nullopt;
 }
 
+template <ClientAction action>
+std::optional<Command> run_action(Settings& settings, const std::string& /*value*/,
+                                  std::string_view source) {
+    settings.client.action = action;
+    const bool local_only = action == ClientAction::kill;
+    return refuse_extras(settings, source, !local_only, !local_only);
+}
+
 std::optional<Command> run_stop(Settings& settings, const std::string& value,
-                                std::string_view /*source*/) {
+                                std::string_view source) {
     settings.client.action = ClientAction::stop;
     settings.client.stop_name = value;
+    return refuse_extras(settings, source, false, false);
+}
+
+std::optional<Command> run_lookup(Settings& settings, const std::string& value,
+                                  std::string_view /*source*/) {
+    settings.client.action = ClientAction::lookup;
+    settings.client.lookup_name = value;
+    return std::nullopt;
+}
+
+// NAME@HOST is read when the check runs, so that a bad one is reported like any failed step.
+std::optional<Command> run_check(Settings& settings, const std::string& value,
+                                 std::string_view source) {
+    settings.client.action = ClientAction::check;
+    settings.client.check_target = value;
+    return refuse_extras(settings, source, false, true);
+}
+
+template <auto member>
+std::optional<Command> set_client_switch(Settings& settings, const std::string& /*value*/,
+                                         std::string_view /*source*/) {
+    settings.client.*member = true;
+    return std::nullopt;
+}
+
+// A port in a -host item: decimal, 1 to 65535.
+std::optional<std::uint16_t> strict_port(std::string_view text) {
+    unsigned number = 0;
+    const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (text.empty() || error != std::errc() || stop != text.data() + text.size() || number == 0 ||
+        number > 65535) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(number);
+}
+
+// HOST, HOST:PORT, [IPV6] or [IPV6]:PORT; a bare IPv6 address (two colons or more) has no port.
+std::optional<HostItem> read_host_item(std::string_view item) {
+    HostItem parsed;
+    std::string_view port_text;
+    bool has_port = false;
+    if (item.starts_with('[')) {
+        const std::size_t close = item.find(']');
+        if (close == std::string_view::npos) {
+            return std::nullopt;
+        }
+        parsed.host = std::string(item.substr(1, close - 1));
+        const std::string_view rest = item.substr(close + 1);
+        if (!rest.empty()) {
+            if (!rest.starts_with(':')) {
+                return std::nullopt;
+            }
+            port_text = rest.substr(1);
+            has_port = true;
+        }
+    } else if (const std::size_t colon = item.find(':');
+               colon != std::string_view::npos && item.find(':', colon + 1) == std::string::npos) {
+        parsed.host = std::string(item.substr(0, colon));
+        port_text = item.substr(colon + 1);
+        has_port = true;
+    } else {
+        parsed.host = std::string(item);
+    }
+    if (parsed.host.empty()) {
+        return std::nullopt;
+    }
+    if (has_port) {
+        parsed.port = strict_port(port_text);
+        if (!parsed.port) {
+            return std::nullopt;
+        }
+    }
+    return parsed;
+}
+
+std::optional<Command> set_hosts(Settings& settings, const std::string& value,
+                                 std::string_view source) {
+    std::vector<HostItem> hosts;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = value.find(',', start);
+        const std::string_view item = std::string_view(value).substr(
+            start, comma == std::string::npos ? comma : comma - start);
+        const std::optional<HostItem> parsed = read_host_item(item);
+        if (!parsed) {
+            return InvalidValue{"epmdx: " + std::string(source) + ": cannot read \"" +
+                                std::string(item) +
+                                "\" as HOST, HOST:PORT or [IPV6]:PORT (port 1 to 65535)\n"};
+        }
+        hosts.push_back(*parsed);
+        if (comma == std::string::npos) {
+            break;
+        }
+        start = comma + 1;
+    }
+    settings.client.hosts = std::move(hosts);
+    return std::nullopt;
+}
+
+std::optional<Command> set_timeout(Settings& settings, const std::string& value,
+                                   std::string_view source) {
+    std::uint32_t milliseconds = 0;
+    const char* end = value.data() + value.size();
+    const auto [stop, error] = std::from_chars(value.data(), end, milliseconds);
+    if (value.empty() || error != std::errc() || stop != end || milliseconds == 0) {
+        return InvalidValue{"epmdx: " + std::string(source) +
+                            " needs a positive number of milliseconds, got \"" + value + "\"\n"};
+    }
+    settings.client.timeout_ms = milliseconds;
     return std::nullopt;
 }
 
 // ---- Defaults as shown -------------------------------------------------------------------------
+
+template <auto member>
+std::string show_client_number(const Settings& defaults) {
+    return std::to_string(defaults.client.*member);
+}
 
 template <auto member>
 std::string show_number(const Settings& defaults) {
@@ -154,6 +288,21 @@ constexpr std::array options{
                .role = Role::client_action,
                .help = "unregister node NAME (needs -relaxed_command_check)",
                .apply = run_stop},
+    OptionSpec{.flag = "-lookup",
+               .value_name = "NAME",
+               .origin = Origin::epmdx,
+               .role = Role::client_action,
+               .help = "print node NAME's port, type, protocol, versions and extra as the port "
+                       "mapper returns them; exit 1 if it is unknown",
+               .apply = run_lookup},
+    OptionSpec{.flag = "-check",
+               .value_name = "NAME@HOST",
+               .origin = Origin::epmdx,
+               .role = Role::client_action,
+               .help = "walk the path a node takes to reach NAME@HOST (resolve HOST, reach its "
+                       "port mapper, look NAME up, connect to NAME's port; no handshake), timing "
+                       "each step, and name the first that fails; exit 0 only if all succeed",
+               .apply = run_check},
 
     // OTP's daemon options.
     OptionSpec{.flag = "-port",
@@ -237,6 +386,30 @@ constexpr std::array options{
                .help = "who may look up node ports (PORT_PLEASE2), in the same LIST form",
                .show_default = show_access<&DaemonOptions::port_please_access>,
                .apply = set_access<&DaemonOptions::port_please_access>},
+    OptionSpec{.flag = "-host",
+               .value_name = "LIST",
+               .origin = Origin::epmdx,
+               .role = Role::client,
+               .help = "ask the port mappers of these hosts, all at once, instead of the local "
+                       "one (HOST, HOST:PORT or [IPV6]:PORT, comma-separated; -port is the "
+                       "default port), each answer labelled; with -names, -dump, -started and "
+                       "-lookup; exit 1 if any host fails",
+               .default_note = "the local port mapper",
+               .apply = set_hosts},
+    OptionSpec{.flag = "-json",
+               .origin = Origin::epmdx,
+               .role = Role::client,
+               .help = "print one JSON object per host, one per line, for scripts; with -names, "
+                       "-dump, -started, -lookup and -check",
+               .apply = set_client_switch<&ClientCommand::json>},
+    OptionSpec{.flag = "-timeout",
+               .value_name = "MILLISECONDS",
+               .origin = Origin::epmdx,
+               .role = Role::client,
+               .help = "how long each host's answer and each -check step may take, with -host, "
+                       "-json, -lookup and -check (OTP's actions alone wait as long as needed)",
+               .show_default = show_client_number<&ClientCommand::timeout_ms>,
+               .apply = set_timeout},
 };
 
 }  // namespace

@@ -78,14 +78,17 @@ std::string usage_text() {
             shared += "[" + spelled(option) + "] ";
         }
     }
-    return "usage: epmdx [daemon options]          run the port mapper\n"
-           "       epmdx " +
-           shared +
-           "CLIENT_ACTION   ask the running port mapper\n"
+    // The client synopsis, with its note on the same line when it fits.
+    std::string client_line = "       epmdx " + shared + "CLIENT_ACTION";
+    client_line +=
+        client_line.size() + 30 <= line_width
+            ? "   ask the running port mapper\n"
+            : "\n" + std::string(help_column + 12, ' ') + "ask the running port mapper\n";
+    return "usage: epmdx [daemon options]          run the port mapper\n" + client_line +
            "\n"
            "Arguments are read from left to right; a client action must come last and\n"
            "takes effect as soon as it is read. The last value given for an option wins.\n" +
-           section("Client actions (they connect to [::1] or 127.0.0.1):",
+           section("Client actions (they ask [::1] or 127.0.0.1, unless -host names others):",
                    [](const OptionSpec& o) { return o.role == Role::client_action; }) +
            section("Options shared with OTP's epmd:",
                    [](const OptionSpec& o) {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <span>
+#include <vector>
 
 #include "connection.hpp"
 
@@ -13,6 +14,11 @@ namespace {
 using detail::Connection;
 using detail::Deadline;
 using detail::ReadEnd;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds since(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
 
 std::span<const std::uint8_t> as_bytes(std::string_view text) {
     return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
@@ -65,12 +71,26 @@ std::string Error::message() const {
         case ErrorCode::registration_refused:
             text = "epmd refused the registration (name in use or not accepted)";
             break;
+        case ErrorCode::cannot_resolve:
+            text = "cannot resolve the host";
+            break;
+    }
+    if (!detail.empty()) {
+        text += ": ";
+        text += detail;
     }
     if (system_error != 0) {
         text += ": ";
         text += std::strerror(system_error);
     }
     return text;
+}
+
+std::string Error::cause() const {
+    if (system_error != 0) {
+        return std::strerror(system_error);
+    }
+    return detail.empty() ? message() : detail;
 }
 
 // ---- Registration ------------------------------------------------------------------------------
@@ -104,13 +124,31 @@ void Registration::close() {
 // ---- Requests ----------------------------------------------------------------------------------
 
 Result<std::optional<wire::NodeInfo>> Client::port_please(std::string_view name) const {
+    return port_please(name, nullptr);
+}
+
+Result<std::optional<wire::NodeInfo>> Client::port_please(std::string_view name,
+                                                          RequestTiming* timing) const {
+    RequestTiming unused;
+    RequestTiming& times = timing != nullptr ? *timing : unused;
+    times = RequestTiming{};
     const Deadline deadline(options_.timeout);
-    Result<Connection> connection =
-        send_request(options_, wire::PortPlease2Request{std::string(name)}, deadline);
+    const Clock::time_point start = Clock::now();
+    Result<Connection> connection = Connection::open(options_, deadline);
+    times.connect = since(start);
     if (!connection) {
         return connection.error();
     }
+    times.address = connection->peer_address();
+    const Clock::time_point connected = Clock::now();
+    const auto reply_time = [&times, connected] { times.reply = since(connected); };
+    if (std::optional<Error> error = connection->send_all(
+            wire::encode_request(wire::PortPlease2Request{std::string(name)}), deadline)) {
+        reply_time();
+        return *error;
+    }
     const detail::ReadResult reply = connection->read_to_end(deadline);
+    reply_time();
     if (reply.end == ReadEnd::timeout) {
         return detail::read_error(reply);
     }
@@ -235,6 +273,29 @@ Result<Registration> Client::register_node(wire::NodeInfo node) const {
         return Error{ErrorCode::registration_refused, reply.bytes, 0};
     }
     return Registration(connection->release(), std::move(node), decoded->creation);
+}
+
+Result<std::vector<std::string>> resolve_host(const std::string& host,
+                                              std::chrono::milliseconds timeout) {
+    Result<std::vector<detail::Candidate>> found = detail::resolve(host, 0, Deadline(timeout));
+    if (!found) {
+        return found.error();
+    }
+    std::vector<std::string> addresses;
+    for (const detail::Candidate& candidate : found.value()) {
+        addresses.push_back(detail::numeric_address(candidate));
+    }
+    return addresses;
+}
+
+Result<std::string> probe_connect(const std::string& host, std::uint16_t port,
+                                  std::chrono::milliseconds timeout) {
+    Result<Connection> connection =
+        Connection::open(Options{port, host, timeout}, Deadline(timeout));
+    if (!connection) {
+        return connection.error();
+    }
+    return connection->peer_address();
 }
 
 }  // namespace epmdx::client

@@ -10,7 +10,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,11 +23,6 @@ namespace epmdx::client::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Candidate {
-    sockaddr_storage address{};
-    socklen_t length = 0;
-};
 
 std::vector<Candidate> loopback_candidates(std::uint16_t port) {
     Candidate v6;
@@ -40,15 +40,16 @@ std::vector<Candidate> loopback_candidates(std::uint16_t port) {
     return {v6, v4};
 }
 
-std::vector<Candidate> resolve(const std::string& host, std::uint16_t port) {
+// getaddrinfo() for a stream socket; returns its status.
+int look_up(const std::string& host, std::uint16_t port, int flags, std::vector<Candidate>& out) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | flags;
     addrinfo* found = nullptr;
-    std::vector<Candidate> out;
-    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
-        return out;
+    const int status = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+    if (status != 0) {
+        return status;
     }
     for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
         Candidate c;
@@ -57,7 +58,27 @@ std::vector<Candidate> resolve(const std::string& host, std::uint16_t port) {
         out.push_back(c);
     }
     ::freeaddrinfo(found);
-    return out;
+    return 0;
+}
+
+// A resolver call that may outlive its caller: shared with the thread that runs it.
+struct PendingLookup {
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false;
+    int status = 0;
+    int system_error = 0;
+    std::vector<Candidate> found;
+};
+
+Result<std::vector<Candidate>> lookup_result(int status, int system_error,
+                                             std::vector<Candidate> found) {
+    if (status == 0 && !found.empty()) {
+        return found;
+    }
+    Error error{ErrorCode::cannot_resolve, {}, status == EAI_SYSTEM ? system_error : 0};
+    error.detail = status == 0 ? "no address" : ::gai_strerror(status);
+    return error;
 }
 
 // Waits for `events` on fd; false on timeout (errno set to ETIMEDOUT) or poll failure.
@@ -94,12 +115,65 @@ int connect_to(const Candidate& candidate, const Deadline& deadline) {
         if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0) {
             return fd;
         }
+        errno = error;  // why the connection failed, e.g. ECONNREFUSED
     }
+    const int reason = errno;
     ::close(fd);
+    errno = reason;
     return -1;
 }
 
 }  // namespace
+
+Result<std::vector<Candidate>> resolve(const std::string& host, std::uint16_t port,
+                                       const Deadline& deadline) {
+    std::vector<Candidate> found;
+    if (look_up(host, port, AI_NUMERICHOST, found) == 0) {
+        return found;
+    }
+    const int wait_ms = deadline.poll_timeout_ms();
+    if (wait_ms < 0) {
+        const int status = look_up(host, port, 0, found);
+        return lookup_result(status, errno, std::move(found));
+    }
+    // getaddrinfo() has no timeout of its own, and a DNS server that does not answer keeps it
+    // for many seconds: it runs on a thread of its own, abandoned (it cleans up after itself)
+    // if the deadline passes first.
+    auto pending = std::make_shared<PendingLookup>();
+    try {
+        std::thread([pending, host, port] {
+            std::vector<Candidate> result;
+            const int status = look_up(host, port, 0, result);
+            const int system_error = errno;
+            const std::scoped_lock lock(pending->mutex);
+            pending->status = status;
+            pending->system_error = system_error;
+            pending->found = std::move(result);
+            pending->done = true;
+            pending->finished.notify_all();
+        }).detach();
+    } catch (const std::system_error&) {
+        const int status = look_up(host, port, 0, found);
+        return lookup_result(status, errno, std::move(found));
+    }
+    std::unique_lock lock(pending->mutex);
+    if (!pending->finished.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                                    [&pending] { return pending->done; })) {
+        Error error{ErrorCode::timed_out, {}, 0};
+        error.detail = "no answer from the resolver within the timeout";
+        return error;
+    }
+    return lookup_result(pending->status, pending->system_error, std::move(pending->found));
+}
+
+std::string numeric_address(const Candidate& candidate) {
+    char text[NI_MAXHOST] = {};
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&candidate.address), candidate.length, text,
+                      sizeof text, nullptr, 0, NI_NUMERICHOST) != 0) {
+        return "?";
+    }
+    return text;
+}
 
 Deadline::Deadline(std::chrono::milliseconds timeout) {
     if (timeout.count() > 0) {
@@ -116,9 +190,16 @@ int Deadline::poll_timeout_ms() const {
 }
 
 Result<Connection> Connection::open(const Options& options, const Deadline& deadline) {
-    const std::vector<Candidate> candidates = options.host.empty()
-                                                  ? loopback_candidates(options.port)
-                                                  : resolve(options.host, options.port);
+    std::vector<Candidate> candidates;
+    if (options.host.empty()) {
+        candidates = loopback_candidates(options.port);
+    } else {
+        Result<std::vector<Candidate>> resolved = resolve(options.host, options.port, deadline);
+        if (!resolved) {
+            return resolved.error();
+        }
+        candidates = std::move(resolved.value());
+    }
     int last_errno = 0;
     for (const Candidate& candidate : candidates) {
         const int fd = connect_to(candidate, deadline);
@@ -146,6 +227,15 @@ Connection::~Connection() {
     if (fd_ >= 0) {
         ::close(fd_);
     }
+}
+
+std::string Connection::peer_address() const {
+    Candidate peer;
+    peer.length = sizeof peer.address;
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer.address), &peer.length) != 0) {
+        return {};
+    }
+    return numeric_address(peer);
 }
 
 int Connection::release() {

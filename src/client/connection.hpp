@@ -2,11 +2,14 @@
 // poll(). Internal to the client library.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "epmdx/client.hpp"
 
@@ -22,6 +25,20 @@ class Deadline {
   private:
     std::optional<std::chrono::steady_clock::time_point> at_;
 };
+
+// One address to connect to.
+struct Candidate {
+    sockaddr_storage address{};
+    socklen_t length = 0;
+};
+
+// The addresses of host:port. A numeric host is read at once; a name goes to the resolver,
+// which is given until the deadline (ErrorCode::timed_out), or ErrorCode::cannot_resolve.
+Result<std::vector<Candidate>> resolve(const std::string& host, std::uint16_t port,
+                                       const Deadline& deadline);
+
+// The candidate's address as text ("127.0.0.1", "::1"), without the port.
+std::string numeric_address(const Candidate& candidate);
 
 // How a read ended.
 enum class ReadEnd : unsigned char { complete, eof, error, timeout };
@@ -50,6 +67,9 @@ class Connection {
     ReadResult read_exact(std::size_t n, const Deadline& deadline);
     // Reads until the daemon closes; a read error also ends the reply (ReadEnd::error).
     ReadResult read_to_end(const Deadline& deadline);
+
+    // The numeric address of the other end.
+    std::string peer_address() const;
 
     // Gives up ownership of the socket.
     int release();
