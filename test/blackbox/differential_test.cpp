@@ -13,22 +13,6 @@
 namespace epmdx::test {
 namespace {
 
-std::string printable(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        if (b >= 0x20 && b < 0x7F && b != '\\') {
-            out += c;
-        } else {
-            out += "\\x";
-            out += digits[b >> 4];
-            out += digits[b & 0xF];
-        }
-    }
-    return out;
-}
-
 // Talks to one daemon and writes down, normalised, everything the daemon says.
 class Session {
   public:
@@ -73,7 +57,7 @@ class Session {
         const std::string head = conns_.at(name).read_exact(2, 2s);
         if (head.size() < 2 || head[1] != '\0') {
             const std::size_t rest = head.empty() ? 0 : (head[0] == 'v' ? 4 : 2);
-            note(printable(head + conns_.at(name).read_exact(rest, 2s)));
+            note(escaped(cat(head, conns_.at(name).read_exact(rest, 2s))));
             return;
         }
         const std::string creation = conns_.at(name).read_exact(head[0] == 'v' ? 4 : 2, 2s);
@@ -99,7 +83,7 @@ class Session {
         if (out.size() >= 4 && out.substr(0, 4) == u32(daemon_.port())) {
             out.replace(0, 4, "<port>");
         }
-        return printable(without_fds(out));
+        return escaped(without_fds(out));
     }
     // 32-bit creations start from the clock: only their steps per name are comparable.
     std::string x_creation(const std::string& name, std::string_view bytes) {

@@ -4,12 +4,12 @@
 // socket numbers (DUMP's "fd = N") necessarily differ; they are normalised.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 #include <ostream>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -53,7 +53,7 @@ std::string daemon_state(Daemon& daemon, bool expect_exit) {
 
 std::string names_now(Daemon& daemon) {
     const std::string reply = round_trip(daemon.port(), names_request());
-    return "\nNAMES: " + (reply.size() >= 4 ? reply.substr(4) : "<" + hex(reply) + ">");
+    return cat("\nNAMES: ", reply.size() >= 4 ? reply.substr(4) : cat("<", hex(reply), ">"));
 }
 
 std::string registration_state(Registration& r) {
@@ -98,9 +98,10 @@ std::vector<Scenario> scenarios() {
                  gone.conn.close();
              }
              // Wait until the daemon has seen the close before dumping.
-             for (int i = 0; i < 200 && names_now(d).find("gone") != std::string::npos; ++i) {
-                 std::this_thread::sleep_for(10ms);
-             }
+             wait_for_names(d.port(), [](const std::vector<NameEntry>& nodes) {
+                 return std::none_of(nodes.begin(), nodes.end(),
+                                     [](const NameEntry& node) { return node.name == "gone"; });
+             });
              return otp_cli(d, {"-dump"});
          }},
         {"StartedWithNodes",

@@ -33,7 +33,7 @@ void warm_up(std::uint16_t port) {
 
 // An explicit cap above the descriptor limit, so that accept() itself runs out.
 TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
@@ -60,7 +60,7 @@ TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
 
 // The same flood ends OTP's epmd (CVE-2026-42792): the test above discriminates.
 TEST(DescriptorExhaustion, OtpEpmdExitsUnderTheSameFlood) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::otp, 40, {});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::otp, 40, {});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
     const std::vector<Conn> flood = flood_idle(d.port(), 60, second_source);
@@ -74,7 +74,7 @@ std::vector<Conn> register_until_refused(std::uint16_t port, int attempts) {
     std::vector<Conn> nodes;
     int refused = 0;
     for (int i = 0; i < attempts; ++i) {
-        Attempt a = try_register(port, "n" + std::to_string(i), 7000);
+        Attempt a = try_register(port, numbered("n", i), 7000);
         if (a.registered()) {
             EXPECT_EQ(refused, 0) << "node " << i << " registered after a refusal";
             nodes.push_back(std::move(a.conn));
@@ -92,7 +92,7 @@ std::vector<Conn> register_until_refused(std::uint16_t port, int attempts) {
 // Without -max_connections the cap comes from the descriptor limit and leaves a reserve, so a
 // newcomer is refused by the cap before accept() can fail.
 TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 64, {});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 64, {});
     ASSERT_EQ(open_file_limit(d.process().pid()), 64);
     std::vector<Conn> nodes = register_until_refused(d.port(), 64);
     EXPECT_GE(nodes.size(), 16u);
@@ -109,7 +109,7 @@ TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
 // Registrations hold every descriptor and nothing can be shed: a newcomer is accepted and closed
 // at once (the daemon keeps a spare descriptor for that), and registrations are all kept.
 TEST(DescriptorExhaustion, RegistrationsHoldingEveryDescriptorAreKept) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     std::vector<Conn> nodes = register_until_refused(d.port(), 40);
