@@ -72,7 +72,7 @@ class Session {
     }
     void exit_code() {
         const auto code = daemon_.process().wait(3s);
-        note(code ? "exit " + std::to_string(*code) : "still running");
+        note(code ? cat("exit ", std::to_string(*code)) : "still running");
     }
 
   private:
@@ -95,7 +95,7 @@ class Session {
             seen +=
                 counter >= now - 5 && counter <= now + 2 ? "new (clock)" : "new (not the clock)";
         } else {
-            seen += "+" + std::to_string(counter - last->second);
+            seen += cat("+", std::to_string(counter - last->second));
         }
         counters_[name] = counter;
         return seen;
@@ -123,8 +123,6 @@ struct Case {
     std::vector<std::string> daemon_args = {};
 };
 
-const std::string nul(1, '\0');
-
 std::vector<Case> cases() {
     const auto relaxed = std::vector<std::string>{"-relaxed_command_check"};
     return {
@@ -149,8 +147,7 @@ std::vector<Case> cases() {
         {"Alive2ReplyForms",
          [](Session& s) {
              for (const std::uint16_t hv : {0, 1, 5, 6, 7, 0xFFFF}) {
-                 s.alive2(Alive2().highest(hv).name("hv" + std::to_string(hv)),
-                          "hv" + std::to_string(hv));
+                 s.alive2(Alive2().highest(hv).name(numbered("hv", hv)), numbered("hv", hv));
              }
          }},
         {"ReRegistrationBumpsTheCounter",
@@ -200,7 +197,7 @@ std::vector<Case> cases() {
                    std::string("\xC0\xAF"), std::string("\xED\xA0\x80"),
                    std::string("\xF4\x90\x80\x80"), std::string("ab\xE2\x82"), std::string("\x80"),
                    std::string("\xFE")}) {
-                 const std::string label = "bad" + std::to_string(i);
+                 const std::string label = numbered("bad", i);
                  s.alive2(Alive2().name(name).highest(i++ % 2 == 0 ? 6 : 5), label);
                  s.close(label);
              }

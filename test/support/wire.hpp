@@ -36,6 +36,7 @@ std::uint16_t be16(std::string_view bytes, std::size_t at = 0);
 std::uint32_t be32(std::string_view bytes, std::size_t at = 0);
 
 std::string repeat(std::string_view unit, std::size_t times);
+inline const std::string nul(1, '\0');
 // U+1F608 (4 bytes in UTF-8): 255 of them make the largest legal name, 1020 bytes.
 inline const std::string smiling_imp = "\xF0\x9F\x98\x88";
 
