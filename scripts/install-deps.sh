@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libasio-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev             # libFuzzer
+  clang-format clang-tidy              # scripts/lint.sh
   erlang-base                          # OTP's epmd and erl: the reference for interop tests
   gnuplot-nox                          # benchmark plot
   iproute2 procps                      # network namespaces for the remote-peer tests

@@ -70,8 +70,7 @@ TEST_P(ProtocolBehaviour, CreationStartsFromUnixTimeAndGrowsByOnePerRegistration
     second.conn.close();
     ASSERT_TRUE(wait_unlisted(d.port(), "alpha"));
     auto third = register_node(d.port(), "alpha", 5001, 5);
-    EXPECT_EQ(third.reply,
-              cat("y", nul, u16(static_cast<std::uint32_t>((c1 + 2) % 3 + 1))))
+    EXPECT_EQ(third.reply, cat("y", nul, u16(static_cast<std::uint32_t>((c1 + 2) % 3 + 1))))
         << hex(third.reply);
 
     third.conn.close();

@@ -1,6 +1,4 @@
 // The client library against live daemons, OTP's and epmdx's.
-#include "epmdx/client.hpp"
-
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,6 +6,7 @@
 
 #include <algorithm>
 
+#include "epmdx/client.hpp"
 #include "harness.hpp"
 
 namespace epmdx::client {

@@ -33,7 +33,8 @@ void warm_up(std::uint16_t port) {
 
 // An explicit cap above the descriptor limit, so that accept() itself runs out.
 TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
-    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d =
+        Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
@@ -109,7 +110,8 @@ TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
 // Registrations hold every descriptor and nothing can be shed: a newcomer is accepted and closed
 // at once (the daemon keeps a spare descriptor for that), and registrations are all kept.
 TEST(DescriptorExhaustion, RegistrationsHoldingEveryDescriptorAreKept) {
-    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d =
+        Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     std::vector<Conn> nodes = register_until_refused(d.port(), 40);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,8 +10,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -330,8 +329,8 @@ std::string binary(DaemonKind kind) {
 }  // namespace
 
 bool Daemon::launch(DaemonKind kind, const std::vector<std::string>& command, const Env& env) {
-    log_file_ = log_path(cat(kind == DaemonKind::epmdx ? "epmdx" : "otp", "-daemon-",
-                             std::to_string(port_)));
+    log_file_ = log_path(
+        cat(kind == DaemonKind::epmdx ? "epmdx" : "otp", "-daemon-", std::to_string(port_)));
     process_ = Process::spawn(command, env, {}, log_file_);
     return wait_for_port(port_, process_, 10s);
 }
@@ -370,9 +369,9 @@ Daemon Daemon::start_with_descriptor_limit(DaemonKind kind, int descriptor_limit
     for (int attempt = 0; attempt < 5; ++attempt) {
         Daemon d;
         d.port_ = free_port();
-        std::string command = cat("ulimit -n ", std::to_string(descriptor_limit), "; exec ",
-                                  binary(kind), " -port ", std::to_string(d.port_),
-                                  " -address 127.0.0.1");
+        std::string command =
+            cat("ulimit -n ", std::to_string(descriptor_limit), "; exec ", binary(kind), " -port ",
+                std::to_string(d.port_), " -address 127.0.0.1");
         for (const std::string& arg : extra_args) {
             command += cat(" ", arg);
         }
@@ -614,8 +613,8 @@ std::filesystem::path log_path(std::string_view stem) {
         std::string name =
             test ? cat(test->test_suite_name(), ".", test->name()) : std::string("outside-tests");
         std::replace(name.begin(), name.end(), '/', '_');  // parameterised tests: "Suite/Test/0"
-        test_log_directory = std::filesystem::path(EPMDX_TEST_LOG_DIR) /
-                             cat(name, "-", std::to_string(::getpid()));
+        test_log_directory =
+            std::filesystem::path(EPMDX_TEST_LOG_DIR) / cat(name, "-", std::to_string(::getpid()));
         std::filesystem::create_directories(test_log_directory);
     }
     return test_log_directory / cat(std::to_string(++counter), "-", stem, ".log");

@@ -172,7 +172,8 @@ Registration register_node(std::uint16_t epmd_port, std::string_view name, std::
 // Polls NAMES on 127.0.0.1:port until `done` holds for the listed entries (the daemon notices a
 // close asynchronously); false if it still does not at the timeout. While the daemon gives no
 // NAMES reply (not listening, or refusing), polling goes on.
-bool wait_for_names(std::uint16_t port, const std::function<bool(const std::vector<NameEntry>&)>& done,
+bool wait_for_names(std::uint16_t port,
+                    const std::function<bool(const std::vector<NameEntry>&)>& done,
                     std::chrono::milliseconds timeout = 5s);
 
 // A file for a child's output, in this test's log directory under the build tree. The directory
