@@ -161,6 +161,7 @@ std::size_t old_entries(std::uint16_t port) {
 TEST_P(ContractFix, OldListIsCappedAtFiveWithDebug) {
     Daemon d = Daemon::start(GetParam(), {"-d"});
     std::vector<Registration> held;
+    held.reserve(7);
     for (int i = 0; i < 7; ++i) {
         held.push_back(register_node(d.port(), numbered("n", i), 1));
     }

@@ -266,9 +266,9 @@ std::vector<Case> cases() {
          [](Session& s) {
              s.register_node("ab", 5001);
              for (const std::string& name :
-                  {std::string(), nul, "a" + nul + "b", "ab" + nul + nul, std::string("\xC0\xAF"),
-                   std::string("ab\xE2\x82"), std::string(256, 'a')}) {
-                 s.oneshot(frame("z" + name));
+                  {std::string(), nul, cat("a", nul, "b"), cat("ab", nul, nul),
+                   std::string("\xC0\xAF"), std::string("ab\xE2\x82"), std::string(256, 'a')}) {
+                 s.oneshot(frame(cat("z", name)));
              }
          }},
         {"PortPlease254CodePoints",

@@ -114,11 +114,13 @@ std::optional<std::chrono::milliseconds> time_reregistration(std::uint16_t epmd_
                                                              const std::string& name,
                                                              int node_port) {
     const auto start = Clock::now();
-    if (!wait_for_nodes(epmd_port, {name}, {}, 15s))
+    if (!wait_for_nodes(epmd_port, {name}, {}, 15s)) {
         return std::nullopt;
+    }
     const auto ports = registered_ports(round_trip(epmd_port, names_request()));
-    if (!ports.contains(name) || ports.at(name) != node_port)
+    if (!ports.contains(name) || ports.at(name) != node_port) {
         return std::nullopt;
+    }
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 

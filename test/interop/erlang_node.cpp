@@ -1,8 +1,8 @@
 #include "erlang_node.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -51,19 +51,22 @@ std::string ErlNode::wait_for_line(std::string_view prefix, std::chrono::millise
     for (;;) {
         std::istringstream lines(output());
         for (std::string line; std::getline(lines, line);) {
-            if (line.starts_with(prefix))
+            if (line.starts_with(prefix)) {
                 return line;
+            }
         }
-        if (std::chrono::steady_clock::now() >= deadline || !process_.running())
+        if (std::chrono::steady_clock::now() >= deadline || !process_.running()) {
             return {};
+        }
         std::this_thread::sleep_for(50ms);
     }
 }
 
 std::map<std::string, int> registered_ports(std::string_view names_reply) {
     std::map<std::string, int> ports;
-    for (const NameEntry& entry : parse_names(names_reply))
+    for (const NameEntry& entry : parse_names(names_reply)) {
         ports[entry.name] = entry.port;
+    }
     return ports;
 }
 
@@ -85,8 +88,9 @@ bool wait_for_nodes(std::uint16_t epmd_port, const std::vector<std::string>& pre
 bool has_listener(std::uint16_t port) {
     // /proc/net/tcp{,6} rows: "sl local_address(hex addr:hex port) rem_address st ...", with
     // st 0A = LISTEN. Reading them instead of connecting leaves any daemon on the port alone.
-    char wanted[8];
-    std::snprintf(wanted, sizeof wanted, ":%04X", port);
+    std::ostringstream wanted_text;
+    wanted_text << ':' << std::uppercase << std::hex << std::setw(4) << std::setfill('0') << port;
+    const std::string wanted = wanted_text.str();
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
         std::ifstream in(table);
         std::string line;
@@ -95,8 +99,9 @@ bool has_listener(std::uint16_t port) {
             std::istringstream fields(line);
             std::string slot, local, remote, state;
             fields >> slot >> local >> remote >> state;
-            if (state == "0A" && local.ends_with(wanted))
+            if (state == "0A" && local.ends_with(wanted)) {
                 return true;
+            }
         }
     }
     return false;

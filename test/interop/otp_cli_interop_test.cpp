@@ -27,6 +27,7 @@ struct Scenario {
 };
 
 // Names the scenario in gtest's messages instead of dumping its bytes.
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks up
 void PrintTo(const Scenario& scenario, std::ostream* out) {
     *out << scenario.name;
 }
@@ -64,8 +65,9 @@ std::string registration_state(Registration& r) {
 // left to right, the operands of + are not.
 std::string in_order(std::initializer_list<std::string> steps) {
     std::string transcript;
-    for (const auto& step : steps)
+    for (const auto& step : steps) {
         transcript += step;
+    }
     return transcript;
 }
 

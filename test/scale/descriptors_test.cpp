@@ -13,8 +13,9 @@ constexpr std::string_view emfile_message = "Too many open files";
 std::vector<Conn> flood_idle(std::uint16_t port, std::size_t count, const std::string& source) {
     std::vector<Conn> conns;
     try {
-        while (conns.size() < count)
+        while (conns.size() < count) {
             conns.push_back(Conn::open(port, "127.0.0.1", source));
+        }
     } catch (const std::runtime_error&) {
         // ECONNREFUSED: the daemon is gone.
     }
@@ -54,8 +55,9 @@ TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
     ASSERT_TRUE(is_names_reply(names.bytes, d.port())) << hex(names.bytes);
     EXPECT_EQ(sorted_names(names.bytes), numbered_names("kept", 5));
     EXPECT_EQ(port_in(ask(d.port(), port_please_request("kept3")).bytes), 7003);
-    for (const Conn& node : nodes)
+    for (const Conn& node : nodes) {
         EXPECT_TRUE(still_open(node, 0ms));
+    }
     EXPECT_TRUE(d.process().running());
 }
 
@@ -118,8 +120,9 @@ TEST(DescriptorExhaustion, RegistrationsHoldingEveryDescriptorAreKept) {
     EXPECT_NE(d.log().find(emfile_message), std::string::npos) << d.log();
     EXPECT_TRUE(ask(d.port(), names_request()).refused());
     EXPECT_TRUE(d.process().running());
-    for (const Conn& node : nodes)
+    for (const Conn& node : nodes) {
         EXPECT_TRUE(still_open(node, 0ms));
+    }
 
     const std::size_t held = nodes.size();
     nodes.pop_back();
@@ -162,17 +165,20 @@ TEST(Kill, ClosesRegistrationsAndPendingConnectionsAndExitsZero) {
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("node", 500), 10000);
     const std::vector<Conn> idle = flood_idle(d.port(), 100, second_source);
     std::vector<Conn> partial = flood_idle(d.port(), 50, third_source);
-    for (Conn& c : partial)
+    for (Conn& c : partial) {
         c.send(std::string("\0", 1));  // half a length field
+    }
     // Accepted after all of the above, so KILL finds them open.
     ASSERT_EQ(names_in(ask(d.port(), names_request()).bytes).size(), 500u);
 
     EXPECT_EQ(ask(d.port(), kill_request()).bytes, "OK");
     EXPECT_EQ(d.process().wait(10s), 0) << d.log();
-    for (const Conn& c : nodes)
+    for (const Conn& c : nodes) {
         EXPECT_TRUE(read_outcome(c, 1s).closed);
-    for (const Conn& c : idle)
+    }
+    for (const Conn& c : idle) {
         EXPECT_TRUE(read_outcome(c, 1s).closed);
+    }
 }
 
 }  // namespace

@@ -82,8 +82,9 @@ inline Attempt try_register(std::uint16_t port, std::string_view name, std::uint
     Attempt a{Conn::open(port), {}, false};
     send_quietly(a.conn, alive2_request(name, node_port));
     a.reply = a.conn.read_exact(6);
-    if (a.reply.empty())
+    if (a.reply.empty()) {
         a.closed = read_outcome(a.conn, 0ms).closed;
+    }
     return a;
 }
 
@@ -113,8 +114,9 @@ inline std::vector<Conn> register_many(std::uint16_t port, const std::vector<std
 inline std::vector<std::string> numbered_names(std::string_view prefix, std::size_t count) {
     std::vector<std::string> names;
     names.reserve(count);
-    for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t i = 0; i < count; ++i) {
         names.push_back(numbered(prefix, i));
+    }
     return names;
 }
 
@@ -144,8 +146,9 @@ inline std::optional<long> open_file_limit(pid_t pid) {
         if (line.starts_with("Max open files")) {
             std::istringstream fields(line.substr(std::string_view("Max open files").size()));
             long soft = 0;
-            if (fields >> soft)
+            if (fields >> soft) {
                 return soft;
+            }
         }
     }
     return std::nullopt;
