@@ -26,7 +26,7 @@ Env erl_env(std::uint16_t epmd_port) {
 }
 
 std::vector<std::string> erl_unset_env() {
-    return {"ERL_FLAGS", "ERL_AFLAGS", "ERL_ZFLAGS", "ERL_EPMD_DIST_HIGH", "ERL_EPMD_DIST_LOW"};
+    return {"ERL_FLAGS", "ERL_AFLAGS", "ERL_ZFLAGS"};
 }
 
 ErlNode::ErlNode(std::uint16_t epmd_port, std::string name, const std::string& eval)

@@ -44,7 +44,8 @@ class ErlNode {
 std::vector<std::string> erl_argv(const std::string& name, const std::string& eval = {});
 // The environment that points erl at the epmd on epmd_port.
 Env erl_env(std::uint16_t epmd_port);
-// Variables that would change how erl starts (a user's ERL_FLAGS could carry -epmd_port).
+// Variables that would change how erl starts (a user's ERL_FLAGS could carry -epmd_port); the
+// harness drops every ERL_EPMD_* variable anyway.
 std::vector<std::string> erl_unset_env();
 
 // name -> port from a NAMES reply.

@@ -91,7 +91,6 @@ class Daemon {
                                               const std::vector<std::string>& extra_args = {});
 
     std::uint16_t port() const { return port_; }
-    pid_t pid() const { return process_.pid(); }
     Process& process() { return process_; }
     // Everything the daemon wrote to stdout and stderr so far.
     std::string log() const;
