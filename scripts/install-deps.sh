@@ -6,6 +6,7 @@ packages=(
   libasio-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev                   # JSON output of the client actions (-json)
   clang libclang-rt-14-dev             # libFuzzer
+  clang-format clang-tidy              # scripts/lint.sh
   erlang-base                          # OTP's epmd and erl: the reference for interop tests
   gnuplot-nox                          # benchmark plot
   iproute2 procps                      # network namespaces for the remote-peer tests

@@ -113,19 +113,11 @@ if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON -DCMAKE
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
-if [[ -f scripts/fuzz.sh ]]; then
-    check "fuzz (60 s)" bash scripts/fuzz.sh 60
+check "fuzz (60 s)" bash scripts/fuzz.sh 60
+if [[ -x build/epmdx ]]; then
+    check "bench smoke" bash bench/run.sh --smoke --build build
 else
-    record skip "fuzz" "scripts/fuzz.sh not present"
-fi
-if [[ -f bench/run.sh ]]; then
-    if [[ -x build/epmdx ]]; then
-        check "bench smoke" bash bench/run.sh --smoke --build build
-    else
-        record skip "bench smoke" "no build/epmdx"
-    fi
-else
-    record skip "bench smoke" "bench/run.sh not present"
+    record skip "bench smoke" "no build/epmdx"
 fi
 
 elapsed=$((SECONDS - started))

@@ -161,12 +161,13 @@ std::size_t old_entries(std::uint16_t port) {
 TEST_P(ContractFix, OldListIsCappedAtFiveWithDebug) {
     Daemon d = Daemon::start(GetParam(), {"-d"});
     std::vector<Registration> held;
+    held.reserve(7);
     for (int i = 0; i < 7; ++i) {
-        held.push_back(register_node(d.port(), "n" + std::to_string(i), 1));
+        held.push_back(register_node(d.port(), numbered("n", i), 1));
     }
     held.clear();
     for (int i = 0; i < 7; ++i) {
-        ASSERT_TRUE(wait_unlisted(d.port(), "n" + std::to_string(i)));
+        ASSERT_TRUE(wait_unlisted(d.port(), numbered("n", i)));
     }
     if (fixed()) {
         EXPECT_LE(old_entries(d.port()), 5u);
@@ -182,14 +183,11 @@ TEST_P(ContractFix, OldListIsCappedAtAThousand) {
     std::vector<Registration> held;
     held.reserve(drops);
     for (int i = 0; i < drops; ++i) {
-        held.push_back(register_node(d.port(), "n" + std::to_string(i), 1));
+        held.push_back(register_node(d.port(), numbered("n", i), 1));
         ASSERT_EQ(held.back().reply.substr(0, 2), ok_x) << i;
     }
     held.clear();
-    const auto deadline = Clock::now() + 5s;
-    while (names_of(d.port()) != names_header(d.port()) && Clock::now() < deadline) {
-        std::this_thread::sleep_for(5ms);
-    }
+    wait_for_names(d.port(), [](const std::vector<NameEntry>& nodes) { return nodes.empty(); });
     if (fixed()) {
         EXPECT_LE(old_entries(d.port()), 1000u);
     } else {
@@ -210,7 +208,7 @@ TEST_P(ContractFix, ARecycledEntryNeverHandsOnAnotherNamesCounter) {
     }
     // With busy and five fillers the old list holds six (> 5): OTP recycles busy's entry next.
     for (int i = 0; i < 5; ++i) {
-        const std::string name = "filler" + std::to_string(i);
+        const std::string name = numbered("filler", i);
         register_node(d.port(), name, 1);
         ASSERT_TRUE(wait_unlisted(d.port(), name));
     }

@@ -13,22 +13,6 @@
 namespace epmdx::test {
 namespace {
 
-std::string printable(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        if (b >= 0x20 && b < 0x7F && b != '\\') {
-            out += c;
-        } else {
-            out += "\\x";
-            out += digits[b >> 4];
-            out += digits[b & 0xF];
-        }
-    }
-    return out;
-}
-
 // Talks to one daemon and writes down, normalised, everything the daemon says.
 class Session {
   public:
@@ -73,7 +57,7 @@ class Session {
         const std::string head = conns_.at(name).read_exact(2, 2s);
         if (head.size() < 2 || head[1] != '\0') {
             const std::size_t rest = head.empty() ? 0 : (head[0] == 'v' ? 4 : 2);
-            note(printable(head + conns_.at(name).read_exact(rest, 2s)));
+            note(escaped(cat(head, conns_.at(name).read_exact(rest, 2s))));
             return;
         }
         const std::string creation = conns_.at(name).read_exact(head[0] == 'v' ? 4 : 2, 2s);
@@ -88,7 +72,7 @@ class Session {
     }
     void exit_code() {
         const auto code = daemon_.process().wait(3s);
-        note(code ? "exit " + std::to_string(*code) : "still running");
+        note(code ? cat("exit ", std::to_string(*code)) : "still running");
     }
 
   private:
@@ -99,7 +83,7 @@ class Session {
         if (out.size() >= 4 && out.substr(0, 4) == u32(daemon_.port())) {
             out.replace(0, 4, "<port>");
         }
-        return printable(without_fds(out));
+        return escaped(without_fds(out));
     }
     // 32-bit creations start from the clock: only their steps per name are comparable.
     std::string x_creation(const std::string& name, std::string_view bytes) {
@@ -111,7 +95,7 @@ class Session {
             seen +=
                 counter >= now - 5 && counter <= now + 2 ? "new (clock)" : "new (not the clock)";
         } else {
-            seen += "+" + std::to_string(counter - last->second);
+            seen += cat("+", std::to_string(counter - last->second));
         }
         counters_[name] = counter;
         return seen;
@@ -139,8 +123,6 @@ struct Case {
     std::vector<std::string> daemon_args = {};
 };
 
-const std::string nul(1, '\0');
-
 std::vector<Case> cases() {
     const auto relaxed = std::vector<std::string>{"-relaxed_command_check"};
     return {
@@ -165,8 +147,7 @@ std::vector<Case> cases() {
         {"Alive2ReplyForms",
          [](Session& s) {
              for (const std::uint16_t hv : {0, 1, 5, 6, 7, 0xFFFF}) {
-                 s.alive2(Alive2().highest(hv).name("hv" + std::to_string(hv)),
-                          "hv" + std::to_string(hv));
+                 s.alive2(Alive2().highest(hv).name(numbered("hv", hv)), numbered("hv", hv));
              }
          }},
         {"ReRegistrationBumpsTheCounter",
@@ -216,7 +197,7 @@ std::vector<Case> cases() {
                    std::string("\xC0\xAF"), std::string("\xED\xA0\x80"),
                    std::string("\xF4\x90\x80\x80"), std::string("ab\xE2\x82"), std::string("\x80"),
                    std::string("\xFE")}) {
-                 const std::string label = "bad" + std::to_string(i);
+                 const std::string label = numbered("bad", i);
                  s.alive2(Alive2().name(name).highest(i++ % 2 == 0 ? 6 : 5), label);
                  s.close(label);
              }
@@ -285,9 +266,9 @@ std::vector<Case> cases() {
          [](Session& s) {
              s.register_node("ab", 5001);
              for (const std::string& name :
-                  {std::string(), nul, "a" + nul + "b", "ab" + nul + nul, std::string("\xC0\xAF"),
-                   std::string("ab\xE2\x82"), std::string(256, 'a')}) {
-                 s.oneshot(frame("z" + name));
+                  {std::string(), nul, cat("a", nul, "b"), cat("ab", nul, nul),
+                   std::string("\xC0\xAF"), std::string("ab\xE2\x82"), std::string(256, 'a')}) {
+                 s.oneshot(frame(cat("z", name)));
              }
          }},
         {"PortPlease254CodePoints",

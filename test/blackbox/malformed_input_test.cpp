@@ -33,7 +33,6 @@ Case alive2_refused(std::string label, const Alive2& request) {
 }
 
 std::vector<Case> cases() {
-    const std::string nul(1, '\0');
     const std::string holder = "holder";
     return {
         // Framing.
@@ -76,14 +75,14 @@ std::vector<Case> cases() {
         // PORT_PLEASE2 with a bad name.
         closes("PortPleaseEmpty", frame("z")),
         closes("PortPleaseOnlyNul", frame("z" + nul)),
-        closes("PortPleaseNulInside", frame("z" + holder.substr(0, 3) + nul + holder.substr(3))),
+        closes("PortPleaseNulInside", frame(cat("z", holder.substr(0, 3), nul, holder.substr(3)))),
         closes("PortPleaseTwoTrailingNuls", frame("z" + holder + nul + nul)),
         closes("PortPleaseOverlong", frame("z\xC0\xAF")),
         closes("PortPleaseSurrogate", frame("z\xED\xA0\x80")),
         closes("PortPleaseCutOff", frame("zab\xE2\x82")),
-        closes("PortPlease256CodePoints", frame("z" + std::string(256, 'a'))),
+        closes("PortPlease256CodePoints", frame(cat("z", std::string(256, 'a')))),
         // Unknown and legacy request codes.
-        closes("LegacyAliveReq97", frame("a" + u16(7000) + "old")),
+        closes("LegacyAliveReq97", frame(cat("a", u16(7000), "old"))),
         closes("LegacyPortPlease112", frame("p" + holder)),
         closes("CodeZero", frame(nul)),
         closes("CodeFF", frame("\xFF")),
@@ -179,7 +178,7 @@ TEST_P(MisbehavingClient, ResetBeforeTheReplyHarmsNobody) {
             reset(conn);
         }
         Conn conn = Conn::open(d.port());
-        conn.send(alive2_request("fresh" + std::to_string(i), 1));
+        conn.send(alive2_request(numbered("fresh", i), 1));
         reset(conn);
     }
     holder.expect_intact();

@@ -28,7 +28,7 @@ TEST_P(ProtocolBehaviour, Alive2ReplyFormFollowsTheRequestsHighestVersion) {
         std::size_t size;
     };
     for (const Case c : {Case{0, 'y', 4}, Case{5, 'y', 4}, Case{6, 'v', 6}, Case{7, 'v', 6}}) {
-        const std::string name = "hv" + std::to_string(c.highest);
+        const std::string name = numbered("hv", c.highest);
         Conn conn = Conn::open(d.port());
         conn.send(Alive2().highest(c.highest).name(name).packet());
         const std::string reply = conn.read_exact(c.size);
@@ -63,21 +63,20 @@ TEST_P(ProtocolBehaviour, CreationStartsFromUnixTimeAndGrowsByOnePerRegistration
     first.conn.close();
     ASSERT_TRUE(wait_unlisted(d.port(), "alpha"));
     auto second = register_node(d.port(), "alpha", 5001);
-    EXPECT_EQ(second.reply, "v" + std::string(1, '\0') + u32(static_cast<std::uint32_t>(c1 + 1)))
+    EXPECT_EQ(second.reply, cat("v", nul, u32(static_cast<std::uint32_t>(c1 + 1))))
         << hex(second.reply);
 
     // A version-5 node gets counter % 3 + 1 of the same per-name counter.
     second.conn.close();
     ASSERT_TRUE(wait_unlisted(d.port(), "alpha"));
     auto third = register_node(d.port(), "alpha", 5001, 5);
-    EXPECT_EQ(third.reply,
-              "y" + std::string(1, '\0') + u16(static_cast<std::uint32_t>((c1 + 2) % 3 + 1)))
+    EXPECT_EQ(third.reply, cat("y", nul, u16(static_cast<std::uint32_t>((c1 + 2) % 3 + 1))))
         << hex(third.reply);
 
     third.conn.close();
     ASSERT_TRUE(wait_unlisted(d.port(), "alpha"));
     auto fourth = register_node(d.port(), "alpha", 5001);
-    EXPECT_EQ(fourth.reply, "v" + std::string(1, '\0') + u32(static_cast<std::uint32_t>(c1 + 3)))
+    EXPECT_EQ(fourth.reply, cat("v", nul, u32(static_cast<std::uint32_t>(c1 + 3))))
         << hex(fourth.reply);
 }
 
@@ -285,7 +284,6 @@ TEST_P(ProtocolBehaviour, Every127AddressIsLocal) {
 
 TEST_P(ProtocolBehaviour, DumpListsActiveNodesNewestFirstThenOldOnesOldestFirst) {
     Daemon d = start();
-    const std::string nul(1, '\0');
     Outcome empty = request(d.port(), dump_request());
     EXPECT_EQ(empty.bytes, names_header(d.port()));
     EXPECT_TRUE(empty.closed);

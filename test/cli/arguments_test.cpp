@@ -382,5 +382,25 @@ TEST(OptionTable, ReadmeShowsTheTable) {
         << readme_options_block();
 }
 
+TEST(OptionTable, ManPageDocumentsEveryOption) {
+    std::ifstream file(EPMDX_MAN_PAGE_PATH, std::ios::binary);
+    std::stringstream page;
+    page << file.rdbuf();
+    ASSERT_TRUE(file) << "cannot read " << EPMDX_MAN_PAGE_PATH;
+    // scdoc marks option and variable names in bold: *-names*, *ERL_EPMD_PORT*.
+    const auto documents = [&page](std::string_view name) {
+        return page.str().find("*" + std::string(name) + "*") != std::string::npos;
+    };
+    for (const OptionSpec& option : option_table()) {
+        for (const std::string_view name : spellings(option)) {
+            EXPECT_TRUE(documents(name)) << "docs/epmdx.1.scd does not document " << name;
+        }
+        if (!option.environment.empty()) {
+            EXPECT_TRUE(documents(option.environment))
+                << "docs/epmdx.1.scd does not document " << option.environment;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace epmdx::cli

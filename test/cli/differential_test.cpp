@@ -17,11 +17,9 @@
 namespace epmdx::test {
 namespace {
 
-const std::vector<std::string> relaxed_env_vars = {"ERL_EPMD_RELAXED_COMMAND_CHECK"};
-
 std::string describe(const RunResult& r) {
-    return "exit " + std::to_string(r.exit_code) + ", stdout [" + hex(r.out) + "] \"" + r.out +
-           "\", stderr \"" + r.err + "\"";
+    return cat("exit ", std::to_string(r.exit_code), ", stdout [", hex(r.out), "] \"", r.out,
+               "\", stderr \"", r.err, "\"");
 }
 
 void expect_same(const RunResult& otp, const RunResult& ours, const std::string& what) {
@@ -42,25 +40,16 @@ RunResult run_cli(DaemonKind kind, const std::vector<std::string>& args,
                   std::optional<std::uint16_t> port) {
     std::vector<std::string> argv = {binary(kind)};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> unset = {"ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"};
     Env env;
     if (port) {
         env.emplace_back("ERL_EPMD_PORT", std::to_string(*port));
-    } else {
-        unset.emplace_back("ERL_EPMD_PORT");
     }
-    return run(argv, env, unset);
+    return run(argv, env);
 }
 
 // Waits until NAMES on the daemon lists exactly `count` nodes.
 bool wait_for_node_count(std::uint16_t port, std::size_t count) {
-    for (int i = 0; i < 500; ++i) {
-        if (names_in(round_trip(port, names_request())).size() == count) {
-            return true;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return false;
+    return wait_for_names(port, [count](const auto& nodes) { return nodes.size() == count; });
 }
 
 // A scripted stand-in for epmd on 127.0.0.1: accepts one connection, reads the request, then

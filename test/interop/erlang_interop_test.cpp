@@ -38,15 +38,6 @@ std::string ping_eval(const std::string& target_name) {
            "          [Seen, Ping, rpc:call(Target, erlang, nodes, [])]).";
 }
 
-// The 4-byte port header of a NAMES reply.
-std::uint32_t names_header_port(std::string_view reply) {
-    std::uint32_t port = 0;
-    for (std::size_t i = 0; i < 4 && i < reply.size(); ++i) {
-        port = (port << 8) | static_cast<unsigned char>(reply[i]);
-    }
-    return port;
-}
-
 // With -start_epmd false and no epmd on its port, erl must fail to go distributed rather than
 // start an epmd of its own: otherwise the other tests could pass against an epmd that erl
 // started instead of the daemon under test.
@@ -68,13 +59,13 @@ TEST(ErlangNodes, TwoNodesRegisterFindAndPingEachOtherThroughEpmdx) {
     Daemon daemon = Daemon::start(DaemonKind::epmdx);
     ErlNode alpha(daemon.port(), "alpha");
     ErlNode beta(daemon.port(), "beta", ping_eval("alpha"));
-    ASSERT_TRUE(wait_for_names(daemon.port(), {"alpha", "beta"})) << "alpha:\n"
+    ASSERT_TRUE(wait_for_nodes(daemon.port(), {"alpha", "beta"})) << "alpha:\n"
                                                                   << alpha.output() << "\nbeta:\n"
                                                                   << beta.output() << "\nepmdx:\n"
                                                                   << daemon.log();
 
     const std::string names = round_trip(daemon.port(), names_request());
-    EXPECT_EQ(names_header_port(names), daemon.port()) << hex(names);
+    EXPECT_EQ(names.substr(0, 4), names_header(daemon.port())) << hex(names);
     const auto ports = registered_ports(names);
     EXPECT_EQ(ports.size(), 2U) << names.substr(4);
     EXPECT_GT(ports.at("alpha"), 0);
@@ -105,12 +96,12 @@ TEST(ErlangNodes, NodeKilledWithSigkillVanishesFromNames) {
     Registration bystander = register_node(daemon.port(), "bystander", 5001);
     ASSERT_EQ(bystander.reply.substr(0, 2), std::string("v\0", 2)) << hex(bystander.reply);
     ErlNode victim(daemon.port(), "victim");
-    ASSERT_TRUE(wait_for_names(daemon.port(), {"victim", "bystander"}))
+    ASSERT_TRUE(wait_for_nodes(daemon.port(), {"victim", "bystander"}))
         << victim.output() << daemon.log();
 
     victim.process().signal(SIGKILL);
     ASSERT_EQ(victim.process().wait(5s), 128 + SIGKILL);
-    EXPECT_TRUE(wait_for_names(daemon.port(), {"bystander"}, {"victim"}, 5s))
+    EXPECT_TRUE(wait_for_nodes(daemon.port(), {"bystander"}, {"victim"}, 5s))
         << round_trip(daemon.port(), names_request()).substr(4);
 
     // The name is free again at once.
@@ -123,22 +114,14 @@ std::optional<std::chrono::milliseconds> time_reregistration(std::uint16_t epmd_
                                                              const std::string& name,
                                                              int node_port) {
     const auto start = Clock::now();
-    if (!wait_for_names(epmd_port, {name}, {}, 15s))
+    if (!wait_for_nodes(epmd_port, {name}, {}, 15s)) {
         return std::nullopt;
+    }
     const auto ports = registered_ports(round_trip(epmd_port, names_request()));
-    if (!ports.contains(name) || ports.at(name) != node_port)
+    if (!ports.contains(name) || ports.at(name) != node_port) {
         return std::nullopt;
+    }
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-}
-
-// A replacement daemon on a given port (Daemon::start always picks a fresh one).
-Process start_epmdx_on(std::uint16_t port) {
-    Process daemon =
-        Process::spawn({SETPRIV_BINARY, "--pdeathsig", "KILL", "--", epmdx_binary(), "-port",
-                        std::to_string(port), "-address", "127.0.0.1", "-relaxed_command_check"},
-                       {}, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"});
-    EXPECT_TRUE(wait_for_port(port)) << "epmdx did not come back on port " << port;
-    return daemon;
 }
 
 // OTP 24+ nodes notice that the epmd connection closed and register again (erl_epmd retries
@@ -147,12 +130,12 @@ TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
     Daemon first = Daemon::start(DaemonKind::epmdx, {"-relaxed_command_check"});
     const std::uint16_t port = first.port();
     ErlNode survivor(port, "survivor");
-    ASSERT_TRUE(wait_for_names(port, {"survivor"})) << survivor.output() << first.log();
+    ASSERT_TRUE(wait_for_nodes(port, {"survivor"})) << survivor.output() << first.log();
     const int node_port = registered_ports(round_trip(port, names_request())).at("survivor");
 
     // Restart 1: the daemon dies without warning.
     first.process().kill();
-    Process second = start_epmdx_on(port);
+    Daemon second = Daemon::start_on(port, DaemonKind::epmdx, {"-relaxed_command_check"});
     const auto after_sigkill = time_reregistration(port, "survivor", node_port);
     ASSERT_TRUE(after_sigkill.has_value()) << "not registered again within 15 s after SIGKILL\n"
                                            << survivor.output();
@@ -161,16 +144,15 @@ TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
     const std::string lookup = round_trip(port, port_please_request("survivor"));
     ASSERT_GE(lookup.size(), 4U) << hex(lookup);
     EXPECT_EQ(lookup.substr(0, 2), std::string("w\0", 2)) << hex(lookup);
-    EXPECT_EQ((static_cast<unsigned char>(lookup[2]) << 8) | static_cast<unsigned char>(lookup[3]),
-              node_port);
+    EXPECT_EQ(be16(lookup, 2), node_port);
 
     // Restart 2: KILL_REQ, allowed with a live node because the daemon is relaxed.
     const RunResult kill =
         run({epmdx_binary(), "-kill"}, {{"ERL_EPMD_PORT", std::to_string(port)}});
     EXPECT_EQ(kill.out, "Killed\n") << kill.err;
     EXPECT_EQ(kill.exit_code, 0);
-    EXPECT_EQ(second.wait(5s), 0);
-    Process third = start_epmdx_on(port);
+    EXPECT_EQ(second.process().wait(5s), 0);
+    Daemon third = Daemon::start_on(port, DaemonKind::epmdx, {"-relaxed_command_check"});
     const auto after_kill_request = time_reregistration(port, "survivor", node_port);
     ASSERT_TRUE(after_kill_request.has_value()) << "not registered again within 15 s after -kill\n"
                                                 << survivor.output();
@@ -186,7 +168,7 @@ TEST(ErlangNodes, EpmdxCliMatchesOtpCliOnOtpDaemonWithRealNodes) {
     Daemon daemon = Daemon::start(DaemonKind::otp);
     ErlNode gamma(daemon.port(), "gamma");
     ErlNode delta(daemon.port(), "delta");
-    ASSERT_TRUE(wait_for_names(daemon.port(), {"gamma", "delta"}))
+    ASSERT_TRUE(wait_for_nodes(daemon.port(), {"gamma", "delta"}))
         << gamma.output() << delta.output();
 
     for (const auto& args : {std::vector<std::string>{"-names"}, std::vector<std::string>{"-dump"},

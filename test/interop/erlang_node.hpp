@@ -44,13 +44,14 @@ class ErlNode {
 std::vector<std::string> erl_argv(const std::string& name, const std::string& eval = {});
 // The environment that points erl at the epmd on epmd_port.
 Env erl_env(std::uint16_t epmd_port);
-// Variables that would change how erl starts (a user's ERL_FLAGS could carry -epmd_port).
+// Variables that would change how erl starts (a user's ERL_FLAGS could carry -epmd_port); the
+// harness drops every ERL_EPMD_* variable anyway.
 std::vector<std::string> erl_unset_env();
 
 // name -> port from a NAMES reply.
 std::map<std::string, int> registered_ports(std::string_view names_reply);
 // Polls NAMES until every name in `present` is listed and none in `absent` is.
-bool wait_for_names(std::uint16_t epmd_port, const std::vector<std::string>& present,
+bool wait_for_nodes(std::uint16_t epmd_port, const std::vector<std::string>& present,
                     const std::vector<std::string>& absent = {},
                     std::chrono::milliseconds timeout = 20s);
 // True if any socket on this host listens on the TCP port (any address, IPv4 or IPv6).

@@ -4,12 +4,12 @@
 // socket numbers (DUMP's "fd = N") necessarily differ; they are normalised.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 #include <ostream>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -27,6 +27,7 @@ struct Scenario {
 };
 
 // Names the scenario in gtest's messages instead of dumping its bytes.
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks up
 void PrintTo(const Scenario& scenario, std::ostream* out) {
     *out << scenario.name;
 }
@@ -53,7 +54,7 @@ std::string daemon_state(Daemon& daemon, bool expect_exit) {
 
 std::string names_now(Daemon& daemon) {
     const std::string reply = round_trip(daemon.port(), names_request());
-    return "\nNAMES: " + (reply.size() >= 4 ? reply.substr(4) : "<" + hex(reply) + ">");
+    return cat("\nNAMES: ", reply.size() >= 4 ? reply.substr(4) : cat("<", hex(reply), ">"));
 }
 
 std::string registration_state(Registration& r) {
@@ -64,8 +65,9 @@ std::string registration_state(Registration& r) {
 // left to right, the operands of + are not.
 std::string in_order(std::initializer_list<std::string> steps) {
     std::string transcript;
-    for (const auto& step : steps)
+    for (const auto& step : steps) {
         transcript += step;
+    }
     return transcript;
 }
 
@@ -98,9 +100,10 @@ std::vector<Scenario> scenarios() {
                  gone.conn.close();
              }
              // Wait until the daemon has seen the close before dumping.
-             for (int i = 0; i < 200 && names_now(d).find("gone") != std::string::npos; ++i) {
-                 std::this_thread::sleep_for(10ms);
-             }
+             wait_for_names(d.port(), [](const std::vector<NameEntry>& nodes) {
+                 return std::none_of(nodes.begin(), nodes.end(),
+                                     [](const NameEntry& node) { return node.name == "gone"; });
+             });
              return otp_cli(d, {"-dump"});
          }},
         {"StartedWithNodes",

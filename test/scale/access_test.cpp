@@ -32,16 +32,18 @@ bool lookup_answered(const Daemon& d, const std::string& source) {
 // An IPv4 address of this machine outside 127.0.0.0/8, if it has one.
 std::optional<std::string> non_loopback_address() {
     ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0)
+    if (::getifaddrs(&list) != 0) {
         return std::nullopt;
+    }
     std::optional<std::string> found;
     for (const ifaddrs* a = list; a && !found; a = a->ifa_next) {
         if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !(a->ifa_flags & IFF_UP)) {
             continue;
         }
         const in_addr address = reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr;
-        if ((ntohl(address.s_addr) >> 24) == 127)
+        if ((ntohl(address.s_addr) >> 24) == 127) {
             continue;
+        }
         char text[INET_ADDRSTRLEN] = {};
         ::inet_ntop(AF_INET, &address, text, sizeof text);
         found = text;
@@ -161,8 +163,9 @@ TEST(AccessList, BadListMakesTheDaemonExit) {
 
 TEST(NonLoopbackClient, LoopbackRuleRefusesItButItMayRegister) {
     const std::optional<std::string> address = non_loopback_address();
-    if (!address)
+    if (!address) {
         GTEST_SKIP() << "this machine has no non-loopback IPv4 address";
+    }
     Daemon d =
         Daemon::start(DaemonKind::epmdx, {"-names_access", "loopback"}, {}, {"-address", *address});
     EXPECT_FALSE(names_answered(d, *address, *address));

@@ -19,8 +19,9 @@ void settle(std::uint16_t port) {
 
 std::vector<Conn> open_idle(std::uint16_t port, std::size_t count, const std::string& source) {
     std::vector<Conn> conns;
-    for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t i = 0; i < count; ++i) {
         conns.push_back(Conn::open(port, "127.0.0.1", source));
+    }
     return conns;
 }
 
@@ -130,8 +131,9 @@ TEST(ConnectionCap, RegistrationsAreNeverShed) {
     for (std::size_t i = 0; i + 1 < conns.size(); ++i) {
         EXPECT_TRUE(read_outcome(conns[i]).refused()) << "idle connection #" << i;
     }
-    for (const Registration& node : nodes)
+    for (const Registration& node : nodes) {
         EXPECT_TRUE(still_open(node.conn));
+    }
     const Outcome names = names_on(conns.back());
     ASSERT_TRUE(is_names_reply(names.bytes, d.port())) << hex(names.bytes);
     EXPECT_EQ(sorted_names(names.bytes), (std::vector<std::string>{"r1", "r2", "r3"}));
@@ -148,8 +150,9 @@ TEST(ConnectionCap, FullOfRegistrationsRefusesNewcomersUntilASlotFrees) {
     EXPECT_TRUE(ask(d.port(), names_request()).refused());
     EXPECT_TRUE(ask(d.port(), alive2_request("r4", 7004)).refused());
     EXPECT_TRUE(d.process().running());
-    for (const Registration& node : nodes)
+    for (const Registration& node : nodes) {
         EXPECT_TRUE(still_open(node.conn));
+    }
 
     // The daemon notices the close asynchronously; the slot is free once it has.
     nodes.back().conn.close();

@@ -13,8 +13,9 @@ constexpr std::string_view emfile_message = "Too many open files";
 std::vector<Conn> flood_idle(std::uint16_t port, std::size_t count, const std::string& source) {
     std::vector<Conn> conns;
     try {
-        while (conns.size() < count)
+        while (conns.size() < count) {
             conns.push_back(Conn::open(port, "127.0.0.1", source));
+        }
     } catch (const std::runtime_error&) {
         // ECONNREFUSED: the daemon is gone.
     }
@@ -33,7 +34,8 @@ void warm_up(std::uint16_t port) {
 
 // An explicit cap above the descriptor limit, so that accept() itself runs out.
 TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d =
+        Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
@@ -53,14 +55,15 @@ TEST(DescriptorExhaustion, EpmdxShedsIdleConnectionsAndKeepsServing) {
     ASSERT_TRUE(is_names_reply(names.bytes, d.port())) << hex(names.bytes);
     EXPECT_EQ(sorted_names(names.bytes), numbered_names("kept", 5));
     EXPECT_EQ(port_in(ask(d.port(), port_please_request("kept3")).bytes), 7003);
-    for (const Conn& node : nodes)
+    for (const Conn& node : nodes) {
         EXPECT_TRUE(still_open(node, 0ms));
+    }
     EXPECT_TRUE(d.process().running());
 }
 
 // The same flood ends OTP's epmd (CVE-2026-42792): the test above discriminates.
 TEST(DescriptorExhaustion, OtpEpmdExitsUnderTheSameFlood) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::otp, 40, {});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::otp, 40, {});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("kept", 5), 7000);
     const std::vector<Conn> flood = flood_idle(d.port(), 60, second_source);
@@ -74,7 +77,7 @@ std::vector<Conn> register_until_refused(std::uint16_t port, int attempts) {
     std::vector<Conn> nodes;
     int refused = 0;
     for (int i = 0; i < attempts; ++i) {
-        Attempt a = try_register(port, "n" + std::to_string(i), 7000);
+        Attempt a = try_register(port, numbered("n", i), 7000);
         if (a.registered()) {
             EXPECT_EQ(refused, 0) << "node " << i << " registered after a refusal";
             nodes.push_back(std::move(a.conn));
@@ -92,7 +95,7 @@ std::vector<Conn> register_until_refused(std::uint16_t port, int attempts) {
 // Without -max_connections the cap comes from the descriptor limit and leaves a reserve, so a
 // newcomer is refused by the cap before accept() can fail.
 TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 64, {});
+    Daemon d = Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 64, {});
     ASSERT_EQ(open_file_limit(d.process().pid()), 64);
     std::vector<Conn> nodes = register_until_refused(d.port(), 64);
     EXPECT_GE(nodes.size(), 16u);
@@ -109,15 +112,17 @@ TEST(DescriptorExhaustion, DefaultCapRefusesExcessCleanly) {
 // Registrations hold every descriptor and nothing can be shed: a newcomer is accepted and closed
 // at once (the daemon keeps a spare descriptor for that), and registrations are all kept.
 TEST(DescriptorExhaustion, RegistrationsHoldingEveryDescriptorAreKept) {
-    LimitedDaemon d = LimitedDaemon::start(DaemonKind::epmdx, 40, {"-max_connections", "200"});
+    Daemon d =
+        Daemon::start_with_descriptor_limit(DaemonKind::epmdx, 40, {"-max_connections", "200"});
     ASSERT_EQ(open_file_limit(d.process().pid()), 40);
     warm_up(d.port());
     std::vector<Conn> nodes = register_until_refused(d.port(), 40);
     EXPECT_NE(d.log().find(emfile_message), std::string::npos) << d.log();
     EXPECT_TRUE(ask(d.port(), names_request()).refused());
     EXPECT_TRUE(d.process().running());
-    for (const Conn& node : nodes)
+    for (const Conn& node : nodes) {
         EXPECT_TRUE(still_open(node, 0ms));
+    }
 
     const std::size_t held = nodes.size();
     nodes.pop_back();
@@ -160,17 +165,20 @@ TEST(Kill, ClosesRegistrationsAndPendingConnectionsAndExitsZero) {
     const std::vector<Conn> nodes = register_many(d.port(), numbered_names("node", 500), 10000);
     const std::vector<Conn> idle = flood_idle(d.port(), 100, second_source);
     std::vector<Conn> partial = flood_idle(d.port(), 50, third_source);
-    for (Conn& c : partial)
+    for (Conn& c : partial) {
         c.send(std::string("\0", 1));  // half a length field
+    }
     // Accepted after all of the above, so KILL finds them open.
     ASSERT_EQ(names_in(ask(d.port(), names_request()).bytes).size(), 500u);
 
     EXPECT_EQ(ask(d.port(), kill_request()).bytes, "OK");
     EXPECT_EQ(d.process().wait(10s), 0) << d.log();
-    for (const Conn& c : nodes)
+    for (const Conn& c : nodes) {
         EXPECT_TRUE(read_outcome(c, 1s).closed);
-    for (const Conn& c : idle)
+    }
+    for (const Conn& c : idle) {
         EXPECT_TRUE(read_outcome(c, 1s).closed);
+    }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Helpers for the scale and admission tests: requests from chosen source addresses, outcomes that
-// tell "answered" from "closed without a reply", daemons run under a low descriptor limit, and
-// registrations made in bulk.
+// tell "answered" from "closed without a reply", descriptor limits, and registrations made in
+// bulk.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -60,9 +60,7 @@ inline bool still_open(const Conn& c, std::chrono::milliseconds grace = 50ms) {
 
 // A NAMES reply answered by a daemon on `port`: the 4-byte header carries the port.
 inline bool is_names_reply(std::string_view bytes, std::uint16_t port) {
-    const std::string header{'\0', '\0', static_cast<char>(port >> 8),
-                             static_cast<char>(port & 0xFF)};
-    return bytes.substr(0, 4) == header;
+    return bytes.starts_with(names_header(port));
 }
 
 // The names in a NAMES reply, sorted: the listing order is not part of the rules under test.
@@ -70,14 +68,6 @@ inline std::vector<std::string> sorted_names(std::string_view names_reply) {
     std::vector<std::string> names = names_in(names_reply);
     std::sort(names.begin(), names.end());
     return names;
-}
-
-// PORT2_RESP for a found node: 'w', 0, then the node's port.
-inline std::optional<std::uint16_t> port_in(std::string_view reply) {
-    if (reply.size() < 4 || reply[0] != 'w' || reply[1] != '\0')
-        return std::nullopt;
-    return static_cast<std::uint16_t>((static_cast<unsigned char>(reply[2]) << 8) |
-                                      static_cast<unsigned char>(reply[3]));
 }
 
 // One ALIVE2 on a fresh connection, kept open if the daemon registers it.
@@ -92,8 +82,9 @@ inline Attempt try_register(std::uint16_t port, std::string_view name, std::uint
     Attempt a{Conn::open(port), {}, false};
     send_quietly(a.conn, alive2_request(name, node_port));
     a.reply = a.conn.read_exact(6);
-    if (a.reply.empty())
+    if (a.reply.empty()) {
         a.closed = read_outcome(a.conn, 0ms).closed;
+    }
     return a;
 }
 
@@ -123,23 +114,18 @@ inline std::vector<Conn> register_many(std::uint16_t port, const std::vector<std
 inline std::vector<std::string> numbered_names(std::string_view prefix, std::size_t count) {
     std::vector<std::string> names;
     names.reserve(count);
-    for (std::size_t i = 0; i < count; ++i)
-        names.push_back(std::string(prefix) + std::to_string(i));
+    for (std::size_t i = 0; i < count; ++i) {
+        names.push_back(numbered(prefix, i));
+    }
     return names;
 }
 
 // Polls NAMES until it lists exactly `expected` names (a close is noticed asynchronously).
 inline bool wait_for_name_count(std::uint16_t port, std::size_t expected,
                                 std::chrono::milliseconds timeout = 5s) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-        const Outcome names = ask(port, names_request());
-        if (is_names_reply(names.bytes, port) && names_in(names.bytes).size() == expected) {
-            return true;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return false;
+    return wait_for_names(
+        port, [expected](const std::vector<NameEntry>& nodes) { return nodes.size() == expected; },
+        timeout);
 }
 
 // Raises this process's soft descriptor limit to its hard limit (the test holds thousands).
@@ -160,66 +146,12 @@ inline std::optional<long> open_file_limit(pid_t pid) {
         if (line.starts_with("Max open files")) {
             std::istringstream fields(line.substr(std::string_view("Max open files").size()));
             long soft = 0;
-            if (fields >> soft)
+            if (fields >> soft) {
                 return soft;
+            }
         }
     }
     return std::nullopt;
 }
-
-// A daemon started through /bin/sh with `ulimit -n` set first. dash's ulimit lowers the soft and
-// the hard limit, so the daemon cannot raise it back.
-class LimitedDaemon {
-  public:
-    static LimitedDaemon start(DaemonKind kind, int descriptor_limit,
-                               const std::vector<std::string>& extra_args) {
-        for (int attempt = 0; attempt < 5; ++attempt) {
-            LimitedDaemon d;
-            d.port_ = free_port();
-            d.log_file_ = std::filesystem::temp_directory_path() /
-                          ("epmdx-scale-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(d.port_) + ".log");
-            std::string command = "ulimit -n " + std::to_string(descriptor_limit) + "; exec " +
-                                  (kind == DaemonKind::epmdx ? epmdx_binary() : otp_epmd_binary()) +
-                                  " -port " + std::to_string(d.port_) + " -address 127.0.0.1";
-            for (const std::string& arg : extra_args)
-                command += " " + arg;
-            d.process_ = Process::spawn(
-                {"/bin/sh", "-c", command}, {},
-                {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
-                d.log_file_);
-            if (wait_for_port(d.port_, 10s) && d.process_.running())
-                return d;
-        }
-        throw std::runtime_error("daemon did not start under ulimit");
-    }
-    LimitedDaemon(LimitedDaemon&& other) noexcept
-        : port_(other.port_),
-          log_file_(std::exchange(other.log_file_, {})),
-          process_(std::move(other.process_)) {}
-    LimitedDaemon& operator=(LimitedDaemon&&) = delete;
-    ~LimitedDaemon() {
-        process_.kill();
-        if (!log_file_.empty()) {
-            std::error_code ignored;
-            std::filesystem::remove(log_file_, ignored);
-        }
-    }
-
-    std::uint16_t port() const { return port_; }
-    Process& process() { return process_; }
-    std::string log() const {
-        std::ifstream in(log_file_, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-
-  private:
-    LimitedDaemon() = default;
-    std::uint16_t port_ = 0;
-    std::filesystem::path log_file_;
-    Process process_;
-};
 
 }  // namespace epmdx::test::scale

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,10 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -26,7 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error(what + ": " + std::strerror(errno));
+    throw std::runtime_error(cat(what, ": ", std::strerror(errno)));
 }
 
 int remaining_ms(Clock::time_point deadline) {
@@ -53,16 +56,6 @@ bool sockaddr_for(const std::string& address, std::uint16_t port, sockaddr_stora
         return true;
     }
     return false;
-}
-
-std::string u16(std::uint16_t v) {
-    return {static_cast<char>(v >> 8), static_cast<char>(v & 0xFF)};
-}
-
-std::filesystem::path temp_log_path() {
-    static int counter = 0;
-    return std::filesystem::temp_directory_path() /
-           ("epmdx-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log");
 }
 
 // Reads whatever arrives on fd until EOF or the deadline; appends to out.
@@ -92,9 +85,11 @@ struct ExecArgs {
              const std::vector<std::string>& unset_env) {
         std::vector<std::string> env_strings;
         for (char** e = environ; *e; ++e) {
-            const std::string entry = *e;
-            const std::string key = entry.substr(0, entry.find('='));
-            bool dropped = false;
+            const std::string_view entry = *e;
+            const std::string_view key = entry.substr(0, entry.find('='));
+            // Whatever the user running the tests has set for epmd (OTP's variables and
+            // epmdx's own) must not reach a daemon or client under test.
+            bool dropped = key.starts_with("ERL_EPMD_");
             for (const auto& [k, v] : env) {
                 dropped = dropped || k == key;
             }
@@ -102,11 +97,11 @@ struct ExecArgs {
                 dropped = dropped || k == key;
             }
             if (!dropped) {
-                env_strings.push_back(entry);
+                env_strings.emplace_back(entry);
             }
         }
         for (const auto& [k, v] : env) {
-            env_strings.push_back(k + "=" + v);
+            env_strings.push_back(cat(k, "=", v));
         }
         strings = args;
         strings.insert(strings.end(), env_strings.begin(), env_strings.end());
@@ -325,27 +320,66 @@ RunResult run(const std::vector<std::string>& argv, const Env& env,
 
 // ---- Daemon ----------------------------------------------------------------------------------
 
+namespace {
+
+std::string binary(DaemonKind kind) {
+    return kind == DaemonKind::epmdx ? epmdx_binary() : otp_epmd_binary();
+}
+
+}  // namespace
+
+bool Daemon::launch(DaemonKind kind, const std::vector<std::string>& command, const Env& env) {
+    log_file_ = log_path(
+        cat(kind == DaemonKind::epmdx ? "epmdx" : "otp", "-daemon-", std::to_string(port_)));
+    process_ = Process::spawn(command, env, {}, log_file_);
+    return wait_for_port(port_, process_, 10s);
+}
+
 Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args, const Env& env,
                      std::vector<std::string> address_args) {
     for (int attempt = 0; attempt < 5; ++attempt) {
         Daemon d;
-        d.kind_ = kind;
         d.port_ = free_port();
-        d.log_file_ = temp_log_path();
-        std::vector<std::string> argv = {
-            kind == DaemonKind::epmdx ? epmdx_binary() : otp_epmd_binary(), "-port",
-            std::to_string(d.port_)};
+        std::vector<std::string> argv = {binary(kind), "-port", std::to_string(d.port_)};
         argv.insert(argv.end(), address_args.begin(), address_args.end());
         argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-        d.process_ = Process::spawn(
-            argv, env, {"ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"},
-            d.log_file_);
-        if (wait_for_port(d.port_, d.process_, 10s)) {
+        if (d.launch(kind, argv, env)) {
             return d;
         }
         // Lost a race for the port (a busy port makes epmd exit 0): try another one.
     }
     throw std::runtime_error("daemon did not start");
+}
+
+Daemon Daemon::start_on(std::uint16_t port, DaemonKind kind,
+                        const std::vector<std::string>& extra_args) {
+    Daemon d;
+    d.port_ = port;
+    std::vector<std::string> argv = {binary(kind), "-port", std::to_string(port), "-address",
+                                     "127.0.0.1"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    if (!d.launch(kind, argv, {})) {
+        throw std::runtime_error(cat("daemon did not start on port ", std::to_string(port)));
+    }
+    return d;
+}
+
+Daemon Daemon::start_with_descriptor_limit(DaemonKind kind, int descriptor_limit,
+                                           const std::vector<std::string>& extra_args) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        Daemon d;
+        d.port_ = free_port();
+        std::string command =
+            cat("ulimit -n ", std::to_string(descriptor_limit), "; exec ", binary(kind), " -port ",
+                std::to_string(d.port_), " -address 127.0.0.1");
+        for (const std::string& arg : extra_args) {
+            command += cat(" ", arg);
+        }
+        if (d.launch(kind, {"/bin/sh", "-c", command}, {})) {
+            return d;
+        }
+    }
+    throw std::runtime_error("daemon did not start under ulimit");
 }
 
 std::string Daemon::log() const {
@@ -357,12 +391,11 @@ std::string Daemon::log() const {
 
 RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
                       const Env& env) const {
-    std::vector<std::string> argv = {client == DaemonKind::epmdx ? epmdx_binary()
-                                                                 : otp_epmd_binary()};
+    std::vector<std::string> argv = {binary(client)};
     argv.insert(argv.end(), args.begin(), args.end());
     Env full_env = env;
     full_env.emplace_back("ERL_EPMD_PORT", std::to_string(port_));
-    return run(argv, full_env, {"ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"});
+    return run(argv, full_env);
 }
 
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
@@ -525,39 +558,7 @@ bool still_open(int fd, std::chrono::milliseconds grace) {
     return ::poll(&p, 1, static_cast<int>(grace.count())) == 0;
 }
 
-// ---- Packets ---------------------------------------------------------------------------------
-
-std::string frame(std::string_view body) {
-    return u16(static_cast<std::uint16_t>(body.size())) + std::string(body);
-}
-
-std::string alive2_request(std::string_view name, std::uint16_t node_port, std::uint16_t highest,
-                           std::uint16_t lowest, std::uint8_t node_type, std::string_view extra) {
-    std::string body = "x" + u16(node_port);
-    body += static_cast<char>(node_type);
-    body += '\0';  // protocol: TCP/IPv4
-    body += u16(highest) + u16(lowest) + u16(static_cast<std::uint16_t>(name.size()));
-    body += name;
-    body += u16(static_cast<std::uint16_t>(extra.size()));
-    body += extra;
-    return frame(body);
-}
-
-std::string port_please_request(std::string_view name) {
-    return frame("z" + std::string(name));
-}
-std::string names_request() {
-    return frame("n");
-}
-std::string dump_request() {
-    return frame("d");
-}
-std::string kill_request() {
-    return frame("k");
-}
-std::string stop_request(std::string_view name) {
-    return frame("s" + std::string(name));
-}
+// ---- Requests --------------------------------------------------------------------------------
 
 std::string round_trip(std::uint16_t port, std::string_view bytes,
                        std::chrono::milliseconds timeout) {
@@ -574,40 +575,69 @@ Registration register_node(std::uint16_t epmd_port, std::string_view name, std::
     return r;
 }
 
-std::vector<std::string> names_in(std::string_view names_reply) {
-    std::vector<std::string> names;
-    if (names_reply.size() < 4) {
-        return names;
-    }
-    std::string_view rest = names_reply.substr(4);
-    while (!rest.empty()) {
-        const std::size_t end = rest.find('\n');
-        std::string_view line = rest.substr(0, end);
-        constexpr std::string_view prefix = "name ";
-        const std::size_t at = line.rfind(" at port ");
-        if (line.starts_with(prefix) && at != std::string_view::npos) {
-            names.emplace_back(line.substr(prefix.size(), at - prefix.size()));
+// ---- Test logs -------------------------------------------------------------------------------
+
+namespace {
+
+// The running test's log directory; empty until the test asks for its first log file.
+std::filesystem::path test_log_directory;
+
+// Passed: the logs go. Failed: they stay, and the output says where.
+class TestLogKeeper : public ::testing::EmptyTestEventListener {
+    void OnTestEnd(const ::testing::TestInfo& info) override {
+        if (test_log_directory.empty()) {
+            return;
         }
-        if (end == std::string_view::npos) {
-            break;
+        if (info.result()->Failed()) {
+            std::cout << "test logs kept in " << test_log_directory.string() << std::endl;
+        } else {
+            std::error_code ignored;
+            std::filesystem::remove_all(test_log_directory, ignored);
         }
-        rest.remove_prefix(end + 1);
+        test_log_directory.clear();
     }
-    return names;
+};
+
+// Registered before main() runs, so that every test binary linking the harness gets it.
+[[maybe_unused]] const bool test_log_keeper_registered = [] {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new TestLogKeeper);
+    return true;
+}();
+
+}  // namespace
+
+std::filesystem::path log_path(std::string_view stem) {
+    static int counter = 0;
+    if (test_log_directory.empty()) {
+        const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        std::string name =
+            test ? cat(test->test_suite_name(), ".", test->name()) : std::string("outside-tests");
+        std::replace(name.begin(), name.end(), '/', '_');  // parameterised tests: "Suite/Test/0"
+        test_log_directory =
+            std::filesystem::path(EPMDX_TEST_LOG_DIR) / cat(name, "-", std::to_string(::getpid()));
+        std::filesystem::create_directories(test_log_directory);
+    }
+    return test_log_directory / cat(std::to_string(++counter), "-", stem, ".log");
 }
 
-std::string hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        if (!out.empty()) {
-            out += ' ';
+bool wait_for_names(std::uint16_t port,
+                    const std::function<bool(const std::vector<NameEntry>&)>& done,
+                    std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        try {
+            const std::string reply = round_trip(port, names_request(), 2s);
+            if (reply.starts_with(names_header(port)) && done(parse_names(reply))) {
+                return true;
+            }
+        } catch (const std::runtime_error&) {
+            // Not listening (yet, or any more): keep polling until the deadline.
         }
-        out += digits[b >> 4];
-        out += digits[b & 0xF];
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);
     }
-    return out;
 }
 
 }  // namespace epmdx::test

@@ -1,5 +1,5 @@
-// Shared by the black-box, differential and interop tests: start daemons on test ports, run
-// commands, and talk raw bytes over loopback.
+// Shared by every test that starts processes: daemons on test ports, commands run to completion,
+// raw connections over loopback, and per-test log files. The bytes themselves are in wire.hpp.
 #pragma once
 
 #include <sys/types.h>
@@ -7,12 +7,15 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "wire.hpp"
 
 namespace epmdx::test {
 
@@ -31,8 +34,8 @@ std::uint16_t free_port();
 class Process {
   public:
     Process() = default;
-    // argv[0] is the program path. env adds to (or overrides) this process's environment; a
-    // value of std::nullopt-like "\x01unset" is not supported: use unset_env instead.
+    // argv[0] is the program path. The child gets this process's environment without any
+    // ERL_EPMD_* variable and without those in unset_env; env then adds (or overrides) variables.
     static Process spawn(const std::vector<std::string>& argv, const Env& env = {},
                          const std::vector<std::string>& unset_env = {},
                          const std::filesystem::path& output_file = {});
@@ -59,7 +62,8 @@ struct RunResult {
     std::string out;
     std::string err;
 };
-// Runs a command to completion, capturing stdout and stderr separately.
+// Runs a command to completion, capturing stdout and stderr separately; the environment as for
+// Process::spawn.
 RunResult run(const std::vector<std::string>& argv, const Env& env = {},
               const std::vector<std::string>& unset_env = {},
               std::chrono::milliseconds timeout = 15s);
@@ -78,10 +82,16 @@ class Daemon {
     static Daemon start(DaemonKind kind, const std::vector<std::string>& extra_args = {},
                         const Env& env = {},
                         std::vector<std::string> address_args = {"-address", "127.0.0.1"});
+    // The same on a port chosen by the caller (a daemon restarted where its nodes expect it).
+    static Daemon start_on(std::uint16_t port, DaemonKind kind,
+                           const std::vector<std::string>& extra_args = {});
+    // Started through /bin/sh with `ulimit -n descriptor_limit` first, listening on 127.0.0.1.
+    // dash's ulimit lowers the soft and the hard limit, so the daemon cannot raise it back.
+    static Daemon start_with_descriptor_limit(DaemonKind kind, int descriptor_limit,
+                                              const std::vector<std::string>& extra_args = {});
+
     std::uint16_t port() const { return port_; }
-    pid_t pid() const { return process_.pid(); }
     Process& process() { return process_; }
-    DaemonKind kind() const { return kind_; }
     // Everything the daemon wrote to stdout and stderr so far.
     std::string log() const;
     // Runs the given daemon binary as a client against this daemon ({"-names"} etc.), with
@@ -90,7 +100,9 @@ class Daemon {
                   const Env& env = {}) const;
 
   private:
-    DaemonKind kind_ = DaemonKind::epmdx;
+    // Starts `command` (which makes the daemon listen on `port`) and waits until it does.
+    bool launch(DaemonKind kind, const std::vector<std::string>& command, const Env& env);
+
     std::uint16_t port_ = 0;
     std::filesystem::path log_file_;
     Process process_;
@@ -144,19 +156,6 @@ bool send_quietly(int fd, std::string_view bytes);
 // True if nothing arrived and the server has not closed within the grace period.
 bool still_open(int fd, std::chrono::milliseconds grace = 50ms);
 
-// [Len:16] + body.
-std::string frame(std::string_view body);
-// An ALIVE2_REQ packet (framed).
-std::string alive2_request(std::string_view name, std::uint16_t node_port,
-                           std::uint16_t highest = 6, std::uint16_t lowest = 5,
-                           std::uint8_t node_type = 77, std::string_view extra = {});
-// PORT_PLEASE2 / NAMES / DUMP / KILL / STOP packets (framed).
-std::string port_please_request(std::string_view name);
-std::string names_request();
-std::string dump_request();
-std::string kill_request();
-std::string stop_request(std::string_view name);
-
 // Connects, sends, reads until the server closes.
 std::string round_trip(std::uint16_t port, std::string_view bytes,
                        std::chrono::milliseconds timeout = 5s);
@@ -169,10 +168,15 @@ struct Registration {
 Registration register_node(std::uint16_t epmd_port, std::string_view name, std::uint16_t node_port,
                            std::uint16_t highest = 6);
 
-// The names in a NAMES reply (after the 4-byte header), in order.
-std::vector<std::string> names_in(std::string_view names_reply);
+// Polls NAMES on 127.0.0.1:port until `done` holds for the listed entries (the daemon notices a
+// close asynchronously); false if it still does not at the timeout. While the daemon gives no
+// NAMES reply (not listening, or refusing), polling goes on.
+bool wait_for_names(std::uint16_t port,
+                    const std::function<bool(const std::vector<NameEntry>&)>& done,
+                    std::chrono::milliseconds timeout = 5s);
 
-// Hex for assertion messages.
-std::string hex(std::string_view bytes);
+// A file for a child's output, in this test's log directory under the build tree. The directory
+// is removed when the test passes and kept (its path printed) when it fails.
+std::filesystem::path log_path(std::string_view stem);
 
 }  // namespace epmdx::test

@@ -220,8 +220,9 @@ TEST(DecodePortPlease2, AcceptsExactly255CodePointsUnlikeOtp) {
 }
 
 TEST(DecodePortPlease2, Refuses256CodePoints) {
-    expect_error("z" + repeat("a", 256), DecodeError::invalid_name);
-    expect_error("z" + repeat(smiley, 256), DecodeError::invalid_name);
+    // Appended: GCC 12 at -O3 reports a false -Wrestrict for "z" + a temporary string.
+    expect_error(std::string("z").append(repeat("a", 256)), DecodeError::invalid_name);
+    expect_error(std::string("z").append(repeat(smiley, 256)), DecodeError::invalid_name);
 }
 
 TEST(DecodePortPlease2, SpacesAndControlCharactersAreJustLookedUp) {

@@ -1,13 +1,12 @@
 // The client library against live daemons, OTP's and epmdx's.
-#include "epmdx/client.hpp"
-
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <thread>
+#include <algorithm>
 
+#include "epmdx/client.hpp"
 #include "harness.hpp"
 
 namespace epmdx::client {
@@ -38,13 +37,13 @@ class ClientLibrary : public ::testing::TestWithParam<DaemonKind> {
     }
     // Unregistration happens when the daemon notices the close; give it a moment.
     static bool eventually_listed(const Daemon& daemon, const std::vector<std::string>& names) {
-        for (int i = 0; i < 300; ++i) {
-            if (listed(daemon) == names) {
-                return true;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return false;
+        return test::wait_for_names(daemon.port(), [&names](const auto& nodes) {
+            return nodes.size() == names.size() &&
+                   std::equal(nodes.begin(), nodes.end(), names.begin(),
+                              [](const test::NameEntry& node, const std::string& name) {
+                                  return node.name == name;
+                              });
+        });
     }
 };
 
