@@ -332,7 +332,16 @@ bool Daemon::launch(DaemonKind kind, const std::vector<std::string>& command, co
     log_file_ = log_path(
         cat(kind == DaemonKind::epmdx ? "epmdx" : "otp", "-daemon-", std::to_string(port_)));
     process_ = Process::spawn(command, env, {}, log_file_);
-    return wait_for_port(port_, process_, 10s);
+    if (!wait_for_port(port_, process_, 10s)) {
+        return false;
+    }
+    // The daemon may bind ::1 after 127.0.0.1 (the newest OTP binds implicit loopbacks last), so
+    // a test that goes straight to ::1 could find it not yet listening. Where the host has ::1,
+    // give it a moment too; a daemon told not to listen there simply costs the short wait.
+    if (ipv6_loopback_available()) {
+        (void)wait_for_port_on(port_, AF_INET6, process_, 2s);
+    }
+    return true;
 }
 
 Daemon Daemon::start(DaemonKind kind, const std::vector<std::string>& extra_args, const Env& env,
@@ -398,23 +407,52 @@ RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
     return run(argv, full_env);
 }
 
+bool ipv6_loopback_available() {
+    const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
     Process none;
     return wait_for_port(port, none, timeout);
 }
 
 bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout) {
+    return wait_for_port_on(port, AF_INET, server, timeout);
+}
+
+bool wait_for_port_on(std::uint16_t port, int family, Process& server,
+                      std::chrono::milliseconds timeout) {
+    sockaddr_storage target{};
+    socklen_t length = 0;
+    if (family == AF_INET6) {
+        auto& addr = reinterpret_cast<sockaddr_in6&>(target);
+        addr.sin6_family = AF_INET6;
+        addr.sin6_addr = in6addr_loopback;
+        addr.sin6_port = htons(port);
+        length = sizeof addr;
+    } else {
+        auto& addr = reinterpret_cast<sockaddr_in&>(target);
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(port);
+        length = sizeof addr;
+    }
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
         if (server.pid() > 0 && !server.running()) {
             return false;  // it died: no use waiting
         }
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(port);
-        const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        const int fd = ::socket(family, SOCK_STREAM, 0);
+        const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&target), length) == 0;
         ::close(fd);
         if (ok) {
             return true;

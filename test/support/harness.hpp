@@ -112,6 +112,11 @@ class Daemon {
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
 // The same, giving up as soon as the server process has exited.
 bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
+// The same on the loopback address of `family` (AF_INET or AF_INET6).
+bool wait_for_port_on(std::uint16_t port, int family, Process& server,
+                      std::chrono::milliseconds timeout);
+// Whether this host (or network namespace) has a usable ::1.
+bool ipv6_loopback_available();
 
 // A raw client connection.
 class Conn {
