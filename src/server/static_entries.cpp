@@ -78,7 +78,9 @@ StaticFile parse_static_file(std::string_view text, std::string_view file_name) 
     StaticFile file;
     std::unordered_map<std::string_view, std::size_t> first_line;  // views into text
     std::size_t line_number = 0;
-    std::size_t start = 0;
+    // A byte order mark (left by some Windows editors) would otherwise join the first name.
+    constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";
+    std::size_t start = text.starts_with(byte_order_mark) ? byte_order_mark.size() : 0;
     while (start < text.size()) {
         const std::size_t end = std::min(text.find('\n', start), text.size());
         const std::string_view line = text.substr(start, end - start);

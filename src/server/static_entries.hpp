@@ -24,7 +24,8 @@ wire::NodeInfo static_node(std::string name, std::uint16_t port);
 
 // One entry per line: NAME and PORT separated by spaces or tabs. A '#' that starts a word begins
 // a comment to the end of the line; blank lines are skipped. NAME must be a name ALIVE2 accepts,
-// and unique; PORT is decimal, 1 to 65535. file_name names the file in messages.
+// and unique; PORT is decimal, 1 to 65535. A leading UTF-8 byte order mark is skipped.
+// file_name names the file in messages.
 StaticFile parse_static_file(std::string_view text, std::string_view file_name);
 
 // Reads and parses the file at path.

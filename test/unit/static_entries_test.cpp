@@ -73,6 +73,14 @@ TEST(StaticFileParser, AcceptsWindowsLineEndings) {
     EXPECT_EQ(entries_of(file), (std::vector<std::string>{"alpha:4370", "beta:4371"}));
 }
 
+TEST(StaticFileParser, SkipsAByteOrderMark) {
+    EXPECT_EQ(entries_of(parsed("\xEF\xBB\xBF"
+                                "alpha 4370\n")),
+              std::vector<std::string>{"alpha:4370"});
+    EXPECT_EQ(entries_of(parsed("\xEF\xBB\xBF# comment\nalpha 4370\n")),
+              std::vector<std::string>{"alpha:4370"});
+}
+
 TEST(StaticFileParser, EmptyFileHasNoEntries) {
     EXPECT_EQ(parsed("").error, "");
     EXPECT_TRUE(parsed("").nodes.empty());
