@@ -51,7 +51,8 @@ std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd,
         old != old_index_.end() ? bump(old->second->counter) : bump(unix_now_());
     const std::uint16_t highest_version = node.highest_version;
 
-    order_.push_front(ActiveNode{std::move(node), counter, fd, holder});
+    order_.push_front(
+        ActiveNode{.info = std::move(node), .counter = counter, .fd = fd, .holder = holder});
     try {
         active_.emplace(order_.front().info.name, order_.begin());
     } catch (...) {
@@ -68,9 +69,25 @@ std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd,
     return creation_for(counter, highest_version);
 }
 
+bool Registry::add_static(wire::NodeInfo node) {
+    if (active_.contains(node.name)) {
+        return false;
+    }
+    order_.push_back(ActiveNode{.info = std::move(node), .is_static = true});
+    try {
+        active_.emplace(order_.back().info.name, std::prev(order_.end()));
+    } catch (...) {
+        order_.pop_back();
+        throw;
+    }
+    ++static_count_;
+    names_cache_.reset();
+    return true;
+}
+
 bool Registry::remove(std::string_view name) {
     const auto found = active_.find(name);
-    if (found == active_.end()) {
+    if (found == active_.end() || found->second->is_static) {
         return false;
     }
     // name may view the node's own string: do not touch it after this point.

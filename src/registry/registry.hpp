@@ -2,7 +2,9 @@
 //
 // Active nodes are kept newest first (the order NAMES and DUMP report), with O(1) lookup by
 // name. Unregistered names move to a capped old/unused FIFO that remembers their creation
-// counter, so a node that comes back gets the next creation number.
+// counter, so a node that comes back gets the next creation number. Static entries (-static) are
+// active nodes that no connection holds: listed after every registered node, in the order they
+// were added, never removed, and their names cannot be registered.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +44,7 @@ class Registry {
         std::uint32_t counter = 0;             // creation counter; never below 4
         int fd = -1;                           // reported by DUMP
         server::Connection* holder = nullptr;  // whose closing ends the registration
+        bool is_static = false;                // from add_static: no holder, no creation
     };
     struct OldNode {
         std::string name;
@@ -63,19 +66,28 @@ class Registry {
     // Whether the node may register at all is the caller's business (wire::decode_request).
     std::optional<std::uint32_t> add(wire::NodeInfo node, int fd, server::Connection* holder);
 
-    // Moves an active node to the tail of the old list. False if the name is not active.
+    // Adds a static entry after every active node. False if the name is active already.
+    bool add_static(wire::NodeInfo node);
+
+    // Moves a registered node to the tail of the old list. False if the name is not active or
+    // is a static entry (which stays).
     bool remove(std::string_view name);
 
     const ActiveNode* find(std::string_view name) const;
 
+    // Every node NAMES lists, static entries included.
     std::size_t active_count() const { return active_.size(); }
+    // Those held by a connection.
+    std::size_t registered_count() const { return active_.size() - static_count_; }
     std::size_t old_count() const { return old_.size(); }
 
-    // The NAMES body (no header): one wire::append_names_line per node, newest first.
+    // The NAMES body (no header): one wire::append_names_line per node, newest first, then the
+    // static entries.
     // Cached until the next change; the shared pointer keeps it alive across a pending write.
     std::shared_ptr<const std::string> names_text() const;
 
-    // DUMP body (no header): active nodes newest first, then old ones oldest first.
+    // DUMP body (no header): active nodes as NAMES orders them (a static entry's fd is -1), then
+    // old ones oldest first.
     std::string dump_text() const;
 
     template <typename F>
@@ -108,6 +120,7 @@ class Registry {
     OldList old_;  // oldest first
     std::unordered_map<std::string_view, OldList::iterator, StringHash, std::equal_to<>> old_index_;
     mutable std::shared_ptr<const std::string> names_cache_;
+    std::size_t static_count_ = 0;
 };
 
 }  // namespace epmdx

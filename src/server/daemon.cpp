@@ -13,6 +13,7 @@
 #include "listeners.hpp"
 #include "log.hpp"
 #include "server.hpp"
+#include "static_entries.hpp"
 
 #ifdef EPMDX_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -122,6 +123,15 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
+    // Read before detaching, so that a bad file is reported where it can be seen.
+    StaticFile static_file;
+    if (!options.static_file.empty()) {
+        static_file = read_static_file(options.static_file);
+        if (!static_file.error.empty()) {
+            log.printf(0, "bad -static file: %s", static_file.error.c_str());
+            return 1;
+        }
+    }
     if (options.daemonize && !daemonize(log, options.systemd)) {
         return 1;
     }
@@ -144,6 +154,7 @@ int run_daemon(const DaemonOptions& options) {
                options.port, max_connections, descriptor_limit);
 
     Server server(io, options, log, std::move(listeners.acceptors), max_connections);
+    server.add_static_entries(std::move(static_file.nodes));
     server.start();
     if (options.systemd) {
         notify_systemd(("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" +

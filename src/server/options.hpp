@@ -35,6 +35,8 @@ struct DaemonOptions {
     // Who may ask NAMES / PORT_PLEASE2. Default: anyone, as OTP's epmd.
     AccessRule names_access;
     AccessRule port_please_access;
+    // A file of NAME PORT lines for nodes that run without registering; empty = none.
+    std::string static_file;
 };
 
 }  // namespace epmdx::server

@@ -136,14 +136,18 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     std::optional<std::uint32_t> creation;
     if (!refusal) {
         creation = registry_.add(node, fd, conn.get());
-        if (!creation) {
-            const Registry::ActiveNode* holder = registry_.find(name);
+        const Registry::ActiveNode* holder = creation ? nullptr : registry_.find(name);
+        if (holder && holder->is_static) {
+            // No connection to probe: the name is held for as long as the daemon runs.
+            log_.printf(0, "refusing to register %s: the name is a static entry (-static)",
+                        name.c_str());
+        } else if (!creation) {
             if (holder && drop_if_peer_gone(*holder)) {
                 creation = registry_.add(std::move(node), fd, conn.get());
             }
-        }
-        if (!creation) {
-            log_.printf(0, "node name already occupied %s", name.c_str());
+            if (!creation) {
+                log_.printf(0, "node name already occupied %s", name.c_str());
+            }
         }
     }
     const std::string answer =
@@ -229,7 +233,8 @@ Server::Answer Server::handle_dump() {
 }
 
 std::optional<Server::Answer> Server::handle_kill() {
-    if (!options_.relaxed_command_check && registry_.active_count() > 0) {
+    // Static entries are configuration, not live nodes: they never hold KILL back.
+    if (!options_.relaxed_command_check && registry_.registered_count() > 0) {
         log_.printf(0, "Disallowed KILL_REQ, live nodes");
         return Answer{std::string(wire::kill_refused)};
     }
@@ -243,6 +248,12 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     }
     const Registry::ActiveNode* node = registry_.find(request.name);
     if (!node) {
+        return Answer{std::string(wire::stop_unknown)};
+    }
+    if (node->is_static) {
+        // No registration to end: a static entry lasts until the daemon restarts.
+        log_.printf(0, "STOP_REQ for %s refused: the name is a static entry (-static)",
+                    request.name.c_str());
         return Answer{std::string(wire::stop_unknown)};
     }
     Connection& holder = *node->holder;

@@ -81,6 +81,16 @@ Server::~Server() {
     }
 }
 
+void Server::add_static_entries(std::vector<wire::NodeInfo> nodes) {
+    for (wire::NodeInfo& node : nodes) {
+        const std::string name = node.name;
+        const std::uint16_t port = node.port;
+        if (registry_.add_static(std::move(node))) {
+            log_.printf(1, "static entry %s at port %d", name.c_str(), port);
+        }
+    }
+}
+
 void Server::start() {
     for (Acceptor& acceptor : acceptors_) {
         // The accept loop calls accept4() itself and must never block in it.

@@ -41,6 +41,8 @@ class Server {
     Server& operator=(const Server&) = delete;
     ~Server();
 
+    // Before start(): nodes answered for without registering (-static), in file order.
+    void add_static_entries(std::vector<wire::NodeInfo> nodes);
     // Starts accepting. io.run() returns once shutdown() has closed everything.
     void start();
     // Closes listeners and every connection, registrations included.
