@@ -113,8 +113,7 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
 // The same, giving up as soon as the server process has exited.
 bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
 // Until a NAMES round trip over ::1 succeeds (a finished connection: it holds no slot after).
-bool wait_for_names_on_ipv6(std::uint16_t port, Process& server,
-                            std::chrono::milliseconds timeout);
+bool wait_for_names_on_ipv6(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
 // Whether this host (or network namespace) has a usable ::1.
 bool ipv6_loopback_available();
 
