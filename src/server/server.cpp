@@ -130,14 +130,14 @@ void Server::shutdown() {
 }
 
 void Server::spawn(asio::awaitable<void> work) {
-    asio::co_spawn(io_, std::move(work), [this](std::exception_ptr error) {
+    asio::co_spawn(io_, std::move(work), [this](const std::exception_ptr& error) {
         if (error) {
             log_exception(error);
         }
     });
 }
 
-void Server::log_exception(std::exception_ptr error) {
+void Server::log_exception(const std::exception_ptr& error) {
     // The connection it came from is closed by its unwinding; the daemon carries on.
     if (!exception_warning_.allow()) {
         return;

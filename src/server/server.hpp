@@ -83,7 +83,7 @@ class Server {
     // Makes the descriptor a Connection that waits in a coroutine of its own.
     std::unique_ptr<Connection> make_connection(int fd, const asio::ip::address& peer);
     void spawn(asio::awaitable<void> work);
-    void log_exception(std::exception_ptr error);
+    void log_exception(const std::exception_ptr& error);
     // Closes a pending connection; its coroutine then unwinds. why: logged if set.
     void drop_pending(Connection& conn, const char* why);
     void arm_deadline_timer();
