@@ -4,14 +4,15 @@
 #   scripts/test.sh
 #
 # Steps: the normal tree in build/ and its CTest suite (unit, black-box, CLI, interop with
-# Erlang/OTP, `cmake --install` with an outside consumer); the same again as a Release build in
-# build-release/ (no benchmark tools); the Debian package (scripts/package.sh) and its test in a
+# Erlang/OTP, `cmake --install` with an outside consumer); scripts/lint.sh (clang-format and
+# clang-tidy); the same suite again as a Release build in build-release/ (no benchmark tools);
+# the Debian package (scripts/package.sh) and its test in a
 # real systemd (test/packaging/deb_systemd_test.sh); the same suite built with AddressSanitizer +
 # UBSan in build-asan/ (no benchmark tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a
 # benchmark smoke run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so
 # one report shows everything. The last line is "N passed, M failed": the CTest results of the
-# three trees, plus one check each for the package, its systemd test, the fuzzing and benchmark
-# runs and for any build that failed. Exit status 0 only if M is 0.
+# three trees, plus one check each for lint, the package, its systemd test, the fuzzing and
+# benchmark runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,6 +86,9 @@ check() {
 if build_tree normal build -DEPMDX_SANITIZE=OFF -DEPMDX_TESTS=ON -DEPMDX_BENCH=ON; then
     ctest_tree normal build
 fi
+
+# Style: clang-format and clang-tidy over the whole tree, with build/'s compile commands.
+check lint scripts/lint.sh --build build
 
 # An optimised build besides the default RelWithDebInfo: -O3 finds warnings -O2 does not.
 if build_tree release build-release -DCMAKE_BUILD_TYPE=Release -DEPMDX_TESTS=ON -DEPMDX_BENCH=OFF; then
