@@ -35,6 +35,9 @@ struct DaemonOptions {
     // Who may ask NAMES / PORT_PLEASE2. Default: anyone, as OTP's epmd.
     AccessRule names_access;
     AccessRule port_please_access;
+    // Where to serve Prometheus metrics: [ADDRESS:]PORT, checked by parse_metrics_endpoint.
+    // Empty: no metrics listener.
+    std::string metrics_address;
 };
 
 }  // namespace epmdx::server
