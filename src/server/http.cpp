@@ -47,6 +47,16 @@ bool is_field_value(std::string_view text) {
     return true;
 }
 
+// What has come of a request line so far: visible ASCII and spaces only.
+bool could_start_request_line(std::string_view partial) {
+    for (const char c : partial) {
+        if ((c < 0x20 && c != '\r') || c >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool is_request_line(std::string_view line, Request& request) {
     const auto first_space = line.find(' ');
     if (first_space == std::string_view::npos) {
@@ -100,6 +110,10 @@ Request parse_request(std::string_view received) {
     bool first_line = true;
     for (;;) {
         const auto line_end = received.find('\n', line_start);
+        if (first_line && line_end == std::string_view::npos &&
+            !could_start_request_line(received)) {
+            return Request{Request::Status::bad, {}, {}};  // e.g. a TLS handshake: say so now
+        }
         if (line_end == std::string_view::npos || line_end >= max_request_head) {
             request.status = received.size() >= max_request_head ? Request::Status::too_large
                                                                  : Request::Status::incomplete;
