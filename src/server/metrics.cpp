@@ -3,7 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,19 +47,11 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::cou
 constexpr std::array<std::string_view, static_cast<std::size_t>(HttpEvent::count)> http_labels = {
     "ok", "not_found", "method_not_allowed", "bad_request", "too_large", "deadline", "refused"};
 
-// Prometheus floats: shortest form that reads back the same.
+// Prometheus floats: the shortest form that reads back as the same value.
 std::string number(double value) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.17g", value);
-    // Shorter when it round-trips (0.1 rather than 0.10000000000000001).
-    for (int precision = 1; precision < 17; ++precision) {
-        char shorter[32];
-        std::snprintf(shorter, sizeof shorter, "%.*g", precision, value);
-        if (std::strtod(shorter, nullptr) == value) {
-            return shorter;
-        }
-    }
-    return text;
+    std::array<char, 32> text{};
+    const auto result = std::to_chars(text.data(), text.data() + text.size(), value);
+    return {text.data(), result.ptr};
 }
 
 class Writer {
