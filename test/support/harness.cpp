@@ -338,10 +338,10 @@ bool Daemon::launch(DaemonKind kind, const std::vector<std::string>& command, co
     // The daemon may bind ::1 after 127.0.0.1 (the newest OTP binds implicit loopbacks last), so
     // a test that goes straight to ::1 could find it not yet listening. Where the host has ::1,
     // give it a moment too; a daemon told not to listen there simply costs the short wait.
-    // The probe there is a whole NAMES round trip, so that it holds no connection slot once
-    // this returns (tests of the connection cap count the slots).
+    // It is read from the kernel's socket table rather than probed with a connection, which
+    // would take a connection slot and count as a request in the daemon's metrics.
     if (ipv6_loopback_available()) {
-        (void)wait_for_names_on_ipv6(port_, process_, 2s);
+        (void)wait_for_ipv6_listener(port_, process_, 2s);
     }
     return true;
 }
@@ -409,21 +409,24 @@ RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
     return run(argv, full_env);
 }
 
-bool wait_for_names_on_ipv6(std::uint16_t port, Process& server,
+bool wait_for_ipv6_listener(std::uint16_t port, Process& server,
                             std::chrono::milliseconds timeout) {
+    // /proc/net/tcp6 rows: "sl local_address:PORT rem_address:PORT st ...", hex; 0A is LISTEN.
+    char wanted[8];
+    std::snprintf(wanted, sizeof wanted, ":%04X", static_cast<unsigned>(port));
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
         if (server.pid() > 0 && !server.running()) {
             return false;
         }
-        try {
-            Conn conn = Conn::open(port, "::1");
-            conn.send(names_request());
-            if (read_outcome(conn.fd()).bytes.size() >= 4) {
+        std::ifstream table("/proc/net/tcp6");
+        std::string slot, local, remote, state;
+        std::string rest;
+        std::getline(table, rest);  // header
+        while (table >> slot >> local >> remote >> state && std::getline(table, rest)) {
+            if (state == "0A" && local.ends_with(wanted)) {
                 return true;
             }
-        } catch (const std::exception&) {
-            // not listening there yet
         }
         std::this_thread::sleep_for(10ms);
     }
