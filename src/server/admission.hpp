@@ -29,9 +29,9 @@ class Admission {
     struct Entry {
         asio::ip::address peer;
         Clock::time_point deadline{};
-        bool pending = false;
         Entry* prev = nullptr;  // on the pending list, while pending
         Entry* next = nullptr;
+        bool pending = false;
     };
 
     enum class Verdict : std::uint8_t {
