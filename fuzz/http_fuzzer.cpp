@@ -27,7 +27,8 @@ bool inside(std::string_view part, std::string_view whole) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
+    const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     http::Request::Status previous = http::Request::Status::incomplete;
     // Every prefix of a short input; of a long one, enough of them to cross each boundary.

@@ -27,11 +27,11 @@ class Admission {
 
     // A connection as admission sees it; the server's Connection is one.
     struct Entry {
-        asio::ip::address peer;
         Clock::time_point deadline{};
         Entry* prev = nullptr;  // on the pending list, while pending
         Entry* next = nullptr;
         bool pending = false;
+        asio::ip::address peer;
     };
 
     enum class Verdict : std::uint8_t {

@@ -222,6 +222,7 @@ TEST(Metrics, BadHttpClientsAreClosedAndCountedWhileLookupsGoOn) {
 TEST(Metrics, AFloodIsShedWithoutTouchingThePortMapper) {
     MetricsDaemon d = start_with_metrics();
     std::vector<Conn> flood;
+    flood.reserve(100);
     for (int i = 0; i < 100; ++i) {
         flood.push_back(Conn::open(d.metrics_port));
     }
@@ -236,8 +237,7 @@ TEST(Metrics, AFloodIsShedWithoutTouchingThePortMapper) {
 
 // The local address of the socket listening on port, from /proc/net/tcp and tcp6 ("" if none).
 std::string listening_address(std::uint16_t port) {
-    char port_hex[8];
-    std::snprintf(port_hex, sizeof port_hex, ":%04X", port);
+    const std::string port_hex = proc_net_port(port);
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
         std::ifstream file(table);
         std::string line;

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -409,11 +410,16 @@ RunResult Daemon::cli(DaemonKind client, const std::vector<std::string>& args,
     return run(argv, full_env);
 }
 
+std::string proc_net_port(std::uint16_t port) {
+    std::ostringstream text;
+    text << ':' << std::uppercase << std::hex << std::setw(4) << std::setfill('0') << port;
+    return text.str();
+}
+
 bool wait_for_ipv6_listener(std::uint16_t port, Process& server,
                             std::chrono::milliseconds timeout) {
     // /proc/net/tcp6 rows: "sl local_address:PORT rem_address:PORT st ...", hex; 0A is LISTEN.
-    char wanted[8];
-    std::snprintf(wanted, sizeof wanted, ":%04X", static_cast<unsigned>(port));
+    const std::string wanted = proc_net_port(port);
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
         if (server.pid() > 0 && !server.running()) {

@@ -112,6 +112,8 @@ class Daemon {
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
 // The same, giving up as soon as the server process has exited.
 bool wait_for_port(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
+// ":PPPP", how /proc/net/tcp and tcp6 write a port after an address (hex, upper case).
+std::string proc_net_port(std::uint16_t port);
 // Until an IPv6 socket listens on the port (read from /proc/net/tcp6; no connection made).
 bool wait_for_ipv6_listener(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
 // Whether this host (or network namespace) has a usable ::1.
