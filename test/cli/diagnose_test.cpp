@@ -21,30 +21,6 @@ namespace {
 
 using nlohmann::json;
 
-// A socket listening on 127.0.0.1 that never accepts: connections complete in the backlog and
-// nothing is ever answered.
-class SilentListener {
-  public:
-    SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof addr;
-        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        EXPECT_EQ(::listen(fd_, 16), 0);
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length);
-        port_ = ntohs(addr.sin_port);
-    }
-    SilentListener(const SilentListener&) = delete;
-    SilentListener& operator=(const SilentListener&) = delete;
-    ~SilentListener() { ::close(fd_); }
-    std::uint16_t port() const { return port_; }
-
-  private:
-    int fd_;
-    std::uint16_t port_ = 0;
-};
-
 client::Result<client::Registration> register_at(const Daemon& daemon, const std::string& name,
                                                  std::uint16_t node_port,
                                                  std::uint8_t node_type = 77,

@@ -50,18 +50,13 @@ TEST(ProbeConnect, RefusedAndAccepted) {
     EXPECT_EQ(refused.error().system_error, ECONNREFUSED);
     EXPECT_EQ(refused.error().cause(), "Connection refused");
 
-    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(listener, 4), 0);
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
-    const auto accepted = probe_connect("localhost", ntohs(addr.sin_port), 2s);
-    ::close(listener);
-    ASSERT_TRUE(accepted) << accepted.error().message();
-    EXPECT_EQ(accepted.value(), "127.0.0.1");
+    std::optional<Result<std::string>> accepted;
+    {
+        const test::SilentListener listener;  // takes connections in its backlog
+        accepted = probe_connect("localhost", listener.port(), 2s);
+    }
+    ASSERT_TRUE(*accepted) << accepted->error().message();
+    EXPECT_EQ(accepted->value(), "127.0.0.1");
 }
 
 TEST(LookupTiming, FilledOnSuccessAndOnFailure) {

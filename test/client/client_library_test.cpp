@@ -233,20 +233,11 @@ TEST(ClientErrors, LongStopNameIsRefusedWithoutConnecting) {
 }
 
 TEST(ClientErrors, SilentServerTimesOut) {
-    // A listener that never accepts: the connection completes in the backlog, no reply comes.
-    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(listener, 8), 0);
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
-    const Client client(Options{ntohs(addr.sin_port), "127.0.0.1", 300ms});
+    const test::SilentListener listener;  // the connection completes in its backlog; no reply
+    const Client client(Options{listener.port(), "127.0.0.1", 300ms});
     const auto started = std::chrono::steady_clock::now();
     const auto names = client.names();
     const auto elapsed = std::chrono::steady_clock::now() - started;
-    ::close(listener);
     ASSERT_FALSE(names);
     EXPECT_EQ(names.error().code, ErrorCode::timed_out);
     EXPECT_GE(elapsed, 250ms);

@@ -478,6 +478,26 @@ bool wait_for_port(std::uint16_t port, Process& server, std::chrono::millisecond
     return false;
 }
 
+// ---- SilentListener --------------------------------------------------------------------------
+
+SilentListener::SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof addr;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 16) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+        ::close(fd_);
+        throw std::runtime_error(cat("SilentListener: ", std::strerror(errno)));
+    }
+    port_ = ntohs(addr.sin_port);
+}
+
+SilentListener::~SilentListener() {
+    ::close(fd_);
+}
+
 // ---- Conn ------------------------------------------------------------------------------------
 
 Conn Conn::open(std::uint16_t port, const std::string& address, const std::string& bind_address) {

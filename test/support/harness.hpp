@@ -119,6 +119,22 @@ bool wait_for_ipv6_listener(std::uint16_t port, Process& server, std::chrono::mi
 // Whether this host (or network namespace) has a usable ::1.
 bool ipv6_loopback_available();
 
+// A socket listening on an ephemeral port of 127.0.0.1 that never accepts: connections
+// complete in the backlog and nothing is ever answered (a hung server, or a port with nothing
+// behind it that still takes connections).
+class SilentListener {
+  public:
+    SilentListener();
+    SilentListener(const SilentListener&) = delete;
+    SilentListener& operator=(const SilentListener&) = delete;
+    ~SilentListener();
+    std::uint16_t port() const { return port_; }
+
+  private:
+    int fd_;
+    std::uint16_t port_ = 0;
+};
+
 // A raw client connection.
 class Conn {
   public:
