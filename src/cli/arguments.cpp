@@ -2,6 +2,7 @@
 // option table. What each option does with its value is in its row (option_table.cpp).
 #include "arguments.hpp"
 
+#include <cstdlib>
 #include <vector>
 
 #include "option_table.hpp"
@@ -91,6 +92,14 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
         }
     }
     return DaemonCommand{std::move(settings.daemon)};
+}
+
+std::optional<std::string> process_environment(const std::string& name) {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(value);
 }
 
 }  // namespace epmdx::cli

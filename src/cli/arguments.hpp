@@ -20,6 +20,8 @@ namespace epmdx::cli {
 
 // Looks up an environment variable; nullopt when it is not set.
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+// The process's own environment (getenv), for main() and the tools.
+std::optional<std::string> process_environment(const std::string& name);
 
 enum class ClientAction : std::uint8_t { names, dump, started, kill, stop, lookup, check };
 

@@ -1,7 +1,5 @@
 // epmdx: the port mapper daemon and its command-line client, argument-compatible with OTP's epmd.
 #include <cstdio>
-#include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,21 +7,10 @@
 #include "client_commands.hpp"
 #include "daemon.hpp"
 
-namespace {
-
-std::optional<std::string> getenv_value(const std::string& name) {
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    return std::string(value);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
-    const epmdx::cli::Command command = epmdx::cli::parse_arguments(args, getenv_value);
+    const epmdx::cli::Command command =
+        epmdx::cli::parse_arguments(args, epmdx::cli::process_environment);
 
     if (const auto* client = std::get_if<epmdx::cli::ClientCommand>(&command)) {
         return epmdx::cli::run_client(*client);

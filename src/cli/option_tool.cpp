@@ -4,7 +4,6 @@
 //   epmdx_options port-to-bind ARGS  print the TCP port `epmdx ARGS` would bind, with the same
 //                                    parser and environment; print nothing when it would bind
 //                                    none (a client action, -systemd, bad arguments)
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -16,14 +15,6 @@
 #include "option_table.hpp"
 
 namespace {
-
-std::optional<std::string> getenv_value(const std::string& name) {
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    return std::string(value);
-}
 
 int rewrite_readme(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -50,7 +41,8 @@ int rewrite_readme(const std::string& path) {
 }
 
 int print_port_to_bind(const std::vector<std::string>& args) {
-    const epmdx::cli::Command command = epmdx::cli::parse_arguments(args, getenv_value);
+    const epmdx::cli::Command command =
+        epmdx::cli::parse_arguments(args, epmdx::cli::process_environment);
     if (const auto* daemon = std::get_if<epmdx::cli::DaemonCommand>(&command)) {
         if (!daemon->options.systemd) {
             std::cout << daemon->options.port << "\n";
