@@ -20,7 +20,7 @@ std::string spelled(const OptionSpec& option, std::string_view between_spellings
         text += std::string(between_spellings) + std::string(option.alias);
     }
     if (!option.value_name.empty()) {
-        text += " " + std::string(option.value_name);
+        text.append(" ").append(option.value_name);
     }
     return text;
 }
@@ -55,7 +55,10 @@ std::string cell(std::string_view text) {
 }
 
 std::string code(std::string_view text) {
-    return text.empty() ? "" : "`" + std::string(text) + "`";
+    if (text.empty()) {
+        return "";
+    }
+    return std::string("`").append(text).append("`");
 }
 
 }  // namespace
@@ -69,7 +72,7 @@ std::string readme_options_block() {
             actions += (actions.empty() ? "" : " | ") + spelled(option, "|");
             continue;
         }
-        const std::string item = "[" + spelled(option, "|") + "]";
+        const std::string item = std::string("[").append(spelled(option, "|")).append("]");
         if (configures_daemon(option.role)) {
             daemon_items.push_back(item);
         }
@@ -79,7 +82,8 @@ std::string readme_options_block() {
     }
     client_items.push_back(actions);
 
-    std::string text = "\n" + synopsis_line(daemon_items) + synopsis_line(client_items) + "\n";
+    std::string text = "\n";
+    text.append(synopsis_line(daemon_items)).append(synopsis_line(client_items)).append("\n");
     text += "| option | environment | default | from | what it does |\n";
     text += "|---|---|---|---|---|\n";
     for (const OptionSpec& option : option_table()) {

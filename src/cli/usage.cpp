@@ -16,7 +16,7 @@ std::string spelled(const OptionSpec& option) {
         text += ", " + std::string(option.alias);
     }
     if (!option.value_name.empty()) {
-        text += " " + std::string(option.value_name);
+        text.append(" ").append(option.value_name);
     }
     return text;
 }
@@ -60,7 +60,8 @@ std::string entry(const OptionSpec& option) {
 }
 
 std::string section(std::string_view title, bool (*wanted)(const OptionSpec&)) {
-    std::string text = "\n" + std::string(title) + "\n";
+    std::string text = "\n";
+    text.append(title).append("\n");
     for (const OptionSpec& option : option_table()) {
         if (wanted(option) && available(option)) {
             text += entry(option);
@@ -75,7 +76,7 @@ std::string usage_text() {
     std::string shared;
     for (const OptionSpec& option : option_table()) {
         if (configures_client(option.role)) {
-            shared += "[" + spelled(option) + "] ";
+            shared.append("[").append(spelled(option)).append("] ");
         }
     }
     // The client synopsis, with its note on the same line when it fits.

@@ -285,7 +285,7 @@ TEST(OptionTable, RowsAreWellFormed) {
 
 // Whether `text` has `name` as a word of its own (not as the start of a longer option).
 bool lists(const std::string& text, std::string_view name) {
-    const std::string needle = " " + std::string(name);
+    const std::string needle = std::string(" ").append(name);
     for (std::size_t at = text.find(needle); at != std::string::npos;
          at = text.find(needle, at + 1)) {
         const std::size_t after = at + needle.size();
@@ -317,7 +317,8 @@ TEST(OptionTable, UsageListsEveryOptionOfThisBuild) {
             EXPECT_EQ(lists(text, name), available(option)) << name;
         }
         if (available(option) && !option.environment.empty()) {
-            EXPECT_NE(text.find("[" + std::string(option.environment) + "]"), std::string::npos)
+            EXPECT_NE(text.find(std::string("[").append(option.environment).append("]")),
+                      std::string::npos)
                 << option.environment;
         }
         if (!available(option)) {
@@ -389,7 +390,7 @@ TEST(OptionTable, ManPageDocumentsEveryOption) {
     ASSERT_TRUE(file) << "cannot read " << EPMDX_MAN_PAGE_PATH;
     // scdoc marks option and variable names in bold: *-names*, *ERL_EPMD_PORT*.
     const auto documents = [&page](std::string_view name) {
-        return page.str().find("*" + std::string(name) + "*") != std::string::npos;
+        return page.str().find(std::string("*").append(name).append("*")) != std::string::npos;
     };
     for (const OptionSpec& option : option_table()) {
         for (const std::string_view name : spellings(option)) {

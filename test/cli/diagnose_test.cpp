@@ -225,7 +225,9 @@ TEST_P(Hosts, AllAnswerExitsZeroInTheOrderGiven) {
         epmdx({"-host", label(second.port()) + "," + label(first.port()), "-names"});
     EXPECT_EQ(r.exit_code, 0) << show(r);
     EXPECT_TRUE(r.out.starts_with(label(second.port()) + ": epmd: up and running")) << show(r);
-    EXPECT_NE(r.out.find("\n" + label(first.port()) + ": epmd: up and running"), std::string::npos)
+    EXPECT_NE(
+        r.out.find(std::string("\n").append(label(first.port())).append(": epmd: up and running")),
+        std::string::npos)
         << show(r);
     EXPECT_EQ(r.err, "");
 

@@ -185,7 +185,7 @@ TEST(AccessRule, BadItemIsNamedInTheMessage) {
     for (const char* item :
          {"bogus", "10.0.0", "300.0.0.1", "fd00:::1", "/8", "localhost", "[::1]"}) {
         const std::string error = error_of(std::string("loopback,") + item);
-        EXPECT_NE(error.find("\"" + std::string(item) + "\""), std::string::npos)
+        EXPECT_NE(error.find(std::string("\"").append(item).append("\"")), std::string::npos)
             << item << ": " << error;
     }
 }

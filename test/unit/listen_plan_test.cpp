@@ -16,7 +16,7 @@ std::vector<std::string> planned(std::string_view address_list) {
     EXPECT_EQ(plan.error, "") << address_list;
     std::vector<std::string> out;
     for (const ListenAddress& entry : plan.addresses) {
-        out.push_back((entry.implicit ? "+" : "") + entry.address.to_string());
+        out.push_back(std::string(entry.implicit ? "+" : "").append(entry.address.to_string()));
     }
     return out;
 }
