@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh SECONDS
-# Builds the libFuzzer target with clang in build-fuzz and runs it for SECONDS on a scratch
-# copy of fuzz/corpus, so the repository corpus is never modified. Exits non-zero on a crash;
-# the crashing input is left in build-fuzz/fuzz-artifacts/.
+# Builds the libFuzzer targets with clang in build-fuzz and runs them one after the other within
+# SECONDS in all: the wire-format fuzzer for two thirds of it on a scratch copy of fuzz/corpus,
+# the metrics listener's HTTP parser for the rest on one of fuzz/http_corpus, so the repository
+# corpora are never modified. Exits non-zero on a crash; the crashing input is left in
+# build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
 seconds=${1:?usage: scripts/fuzz.sh SECONDS}
@@ -11,22 +13,34 @@ build=$root/build-fuzz
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
     -DEPMDX_FUZZ=ON -DEPMDX_TESTS=OFF -DEPMDX_BENCH=OFF
-cmake --build "$build" --target request_fuzzer
+cmake --build "$build" --target request_fuzzer http_fuzzer
 
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
-cp "$root"/fuzz/corpus/* "$corpus"/
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$build/fuzz-artifacts"
 
-# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it. The progress lines go to a
-# log (tens of thousands of them); its tail is shown, and all of it when the fuzzer fails.
-log="$build/fuzz.log"
+# run_fuzzer NAME CORPUS SECONDS MAX_LEN: the progress lines go to a log (tens of thousands of
+# them); its tail is shown, and all of it when the fuzzer fails.
+run_fuzzer() {
+    local name=$1 corpus=$2 time=$3 max_len=$4
+    local log="$build/$name.log" status=0
+    mkdir -p "$scratch/$name"
+    cp "$corpus"/* "$scratch/$name"/
+    "$build/fuzz/$name" -max_total_time="$time" -max_len="$max_len" -print_final_stats=1 \
+        -artifact_prefix="$build/fuzz-artifacts/" "$scratch/$name" >"$log" 2>&1 || status=$?
+    if ((status != 0)); then
+        cat "$log"
+    else
+        tail -n 15 "$log"
+    fi
+    return "$status"
+}
+
+http_seconds=$((seconds / 3 > 0 ? seconds / 3 : 1))
+request_seconds=$((seconds - http_seconds > 0 ? seconds - http_seconds : 1))
 status=0
-"$build/fuzz/request_fuzzer" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-    -artifact_prefix="$build/fuzz-artifacts/" "$corpus" >"$log" 2>&1 || status=$?
-if ((status != 0)); then
-    cat "$log"
-else
-    tail -n 15 "$log"
-fi
+# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it.
+run_fuzzer request_fuzzer "$root/fuzz/corpus" "$request_seconds" 4096 || status=$?
+# Past the 8 KiB limit on a request head, so that the limit itself is exercised.
+run_fuzzer http_fuzzer "$root/fuzz/http_corpus" "$http_seconds" 9000 || status=$?
 exit "$status"
