@@ -194,6 +194,23 @@ END {
     print "| flood: >= 99% lookups ok, p99 < 10 ms, no node lost | " sprintf("%.2f", pct) " %, " ms(p99) " ms, " \
           listed " of " flood_nodes " listed | " verdict(pct >= 99 && p99 < 10000 && listed == flood_nodes) " |"
 
+    # Metrics and events on, against the same binary without them.
+    print ""
+    print "## Metrics and events on"
+    print ""
+    print "epmdx with `-metrics` and `-log_events` (" scrapes " scrapes of `/metrics`, one a second, " \
+          "during the run; " events " event lines logged) against plain epmdx, taking turns in one run."
+    print ""
+    print "| lookups/s | epmdx | with metrics and events | ratio | >= 0.97x |"
+    print "|---|---|---|---|---|"
+    no = split(observed_points, observed, " ")
+    for (i = 1; i <= no; i++) {
+        k = "observed," observed[i]
+        r = paired_median("observed", "epmdx", k)
+        print "| " nodes_label(observed[i]) " | " group(f("epmdx", k, "rate")) " | " group(f("observed", k, "rate")) \
+              " | " paired_cell("observed", "epmdx", k) " | " at_least(r, 0.97) " |"
+    }
+
     # Run-to-run variance of the 1-node comparison.
     print ""
     print "## Run-to-run variance: lookups/s at 1 node, " variance_runs " runs"

@@ -107,12 +107,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 daemons=(otp epmdx)
-declare -A binary=([otp]=$otp [epmdx]=$epmdx [floor]=$floor)
-for d in "${daemons[@]}" floor; do
+# "observed" is epmdx with its metrics listener and structured events on, scraped every second
+# while it runs: it is compared with plain epmdx only.
+declare -A binary=([otp]=$otp [epmdx]=$epmdx [observed]=$epmdx [floor]=$floor)
+metrics_port=$("$loadgen" free-port) || die "load generator failed"
+for d in "${daemons[@]}" observed floor; do
   port[$d]=$("$loadgen" free-port) || die "load generator failed"
   if [[ $d == floor ]]; then
     "$floor" --port "${port[$d]}" --names-nodes "$names_nodes" --names-prefix "$names_prefix" \
       >"$work/$d.log" 2>&1 &
+  elif [[ $d == observed ]]; then
+    "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
+      -metrics "$metrics_port" -log_events >"$work/$d.log" 2>&1 &
   else
     "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
       >"$work/$d.log" 2>&1 &
@@ -122,6 +128,18 @@ for d in "${daemons[@]}" floor; do
   "$loadgen" ping --port "${port[$d]}" --timeout-ms 10000 && kill -0 "${pid[$d]}" 2>/dev/null ||
     die "$d (${binary[$d]}) did not start on port ${port[$d]}: $(tail -3 "$work/$d.log")"
 done
+
+# A Prometheus server's part: GET /metrics every second; one line per complete scrape.
+scrape_every_second() {
+  while sleep 1; do
+    exec 9<>"/dev/tcp/127.0.0.1/$metrics_port" || continue
+    printf 'GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n' >&9
+    grep -c '^epmdx_registered_nodes ' <&9 || true
+    exec 9>&-
+  done
+}
+scrape_every_second >"$work/scrapes" 2>/dev/null &
+pid[scraper]=$!
 
 raw="$work/raw.txt"
 : >"$raw"
@@ -176,6 +194,12 @@ measure churn "${daemons[@]}" -- churn "${timed[@]}"
 for d in "${daemons[@]}"; do
   measure flood "$d" -- flood --nodes "$flood_nodes" --flood "$flood_connections" --duration "$flood_duration"
 done
+# The price of observability: epmdx with -metrics (scraped every second) and -log_events
+# against plain epmdx, in turns within one run.
+observed_points=(1 "$mid")
+for n in "${observed_points[@]}"; do
+  measure "observed,$n" epmdx observed -- lookups --nodes "$n" "${timed[@]}"
+done
 # Run-to-run variance: the 1-node comparison again, minutes after the first.
 for ((v = 2; v <= variance_runs; v++)); do
   measure "lookups,1,run$v" "${daemons[@]}" floor -- lookups --nodes 1 "${timed[@]}"
@@ -183,6 +207,8 @@ done
 for d in "${!pid[@]}"; do
   kill -0 "${pid[$d]}" 2>/dev/null || die "$d died: $(tail -3 "$work/$d.log")"
 done
+scrapes=$(grep -c '^1$' "$work/scrapes" || true)
+events=$(grep -c '^event=' "$work/observed.log" || true)
 elapsed=$(($(date +%s) - started))
 busy_after=$(busy_pct)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -203,7 +229,9 @@ data="$work/lookups.dat"
   echo
   awk -v points="${points[*]}" -v sweep="${sweep[*]}" -v mid="$mid" -v names_nodes="$names_nodes" \
     -v flood_nodes="$flood_nodes" -v flood_connections="$flood_connections" \
-    -v variance_runs="$variance_runs" -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
+    -v variance_runs="$variance_runs" -v observed_points="${observed_points[*]}" \
+    -v scrapes="$scrapes" -v events="$events" \
+    -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
     die "report.awk failed"
   echo
   echo "## Raw results"
