@@ -53,6 +53,14 @@ void append_field(std::string& line, std::string_view key, std::string_view valu
     line += '"';
 }
 
+// An IPv4 client of a dual-stack socket as the IPv4 address it is.
+std::string address_text(const asio::ip::address& address) {
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+    }
+    return address.to_string();
+}
+
 // The event's fields as (key, value) pairs, in the order they are written.
 template <typename Visit>
 void for_each_field(const Event& event, Visit&& visit) {
@@ -67,7 +75,7 @@ void for_each_field(const Event& event, Visit&& visit) {
         visit("creation", std::to_string(*event.creation));
     }
     if (event.peer) {
-        visit("peer", event.peer->to_string());
+        visit("peer", address_text(*event.peer));
     }
     if (!event.reason.empty()) {
         visit("reason", event.reason);
@@ -183,7 +191,7 @@ std::string key_value_line(const Event& event) {
 
 std::string readable_message(const Event& event) {
     const std::string node = escape_bytes(event.node);
-    const std::string peer = event.peer ? event.peer->to_string() : std::string("?");
+    const std::string peer = event.peer ? address_text(*event.peer) : std::string("?");
     const std::string port = event.port ? std::to_string(*event.port) : std::string("?");
     const std::string reason(event.reason);
     switch (event.kind) {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# -log_events in a real journal (docs/differences.md A-EVENTS): the built epmdx runs as two
-# transient units in a real systemd, one with its stderr on the journal (JOURNAL_STREAM), one
-# socket-activated with -systemd and its stderr thrown away (so only the structured fields can
-# arrive). On each a node registers, a second node is refused the same name, and the first leaves;
-# `journalctl -u UNIT EPMDX_EVENT=...` must then find every event with its fields.
+# -log_events in a real journal (docs/differences.md A-EVENTS): the built epmdx runs in a real
+# systemd twice: as a transient unit with its stderr on the journal (JOURNAL_STREAM), and as the
+# packaged epmdx.socket + epmdx.service (-systemd, hardened), with its stderr thrown away so that
+# only the structured fields can arrive. On each a node registers, a second node is refused the
+# same name, and the first leaves; `journalctl -u UNIT EPMDX_EVENT=...` must then find every event
+# with its fields.
 #
 #   events_journal_test.sh EPMDX_BINARY WORK_DIR
 #
@@ -14,6 +15,7 @@
 set -euo pipefail
 binary=$(realpath "$1")
 work=$(realpath -m "$2")
+units=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../packaging/systemd" && pwd)
 sandbox_tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}
 name=${SANDBOX_NAME:-epmdx-events}
 case $work in
@@ -45,7 +47,10 @@ rm -rf "$work"
 mkdir -p "$work"
 cp "$binary" "$work/epmdx"
 "$sandbox_tool" start "$name" >/dev/null
-inside systemctl start systemd-journald.socket systemd-journald.service
+# The journal's files in the sandbox's own memory: the host's /var/log/journal stays untouched,
+# and journalctl sees this run's entries only.
+inside mount -t tmpfs tmpfs /var/log/journal
+inside systemctl restart systemd-journald.socket systemd-journald.service
 
 # ALIVE2_REQ for NAME at node port 4711 (0x1267): normal node, TCP/IPv4, versions 6 to 5.
 alive2() {
@@ -94,14 +99,21 @@ check_unit() {
 }
 
 # stderr on the journal: JOURNAL_STREAM names it.
-inside systemd-run --quiet --unit=epmdx-events-stream "$work/epmdx" -port 4369 -log_events
-for _ in $(seq 50); do inside ss -Htln "sport = :4369" | grep -q . && break; sleep 0.1; done
-register_refuse_leave 4369 jstream
+inside systemd-run --quiet --unit=epmdx-events-stream "$work/epmdx" -port 4370 -log_events
+for _ in $(seq 50); do inside ss -Htln "sport = :4370" | grep -q . && break; sleep 0.1; done
+register_refuse_leave 4370 jstream
 check_unit epmdx-events-stream.service jstream
 
-# -systemd, stderr thrown away: the fields come through sd_journal_send alone.
-inside systemd-run --quiet --unit=epmdx-events-socket --socket-property=ListenStream=4370 \
-    --property=StandardError=null "$work/epmdx" -systemd -log_events
-register_refuse_leave 4370 jsocket
-check_unit epmdx-events-socket.service jsocket
+# The packaged units as installed (into the sandbox's private /run), the binary's path filled in:
+# -systemd, and the events come through sd_journal_send alone.
+inside mkdir -p /run/systemd/system/epmdx.service.d
+cp "$units/epmdx.socket" "$work/"
+sed "s|@EPMDX_INSTALLED_BINARY@|$work/epmdx|" "$units/epmdx.service.in" >"$work/epmdx.service"
+chmod -R a+rX "$work"
+inside cp "$work/epmdx.socket" "$work/epmdx.service" /run/systemd/system/
+inside sh -c 'printf "[Service]\nStandardError=null\n" >/run/systemd/system/epmdx.service.d/no-stderr.conf'
+inside systemctl daemon-reload
+inside systemctl start epmdx.socket
+register_refuse_leave 4369 jsocket
+check_unit epmdx.service jsocket
 echo "events_journal_test: ok"

@@ -40,6 +40,12 @@ TEST(EventLine, UnsetFieldsAreLeftOut) {
     EXPECT_EQ(key_value_line(evicted), "event=evicted peer=10.0.0.5 reason=connection_limit");
 }
 
+TEST(EventLine, IPv4ClientsOfADualStackSocketShowAsIPv4) {
+    Event event = registration("web");
+    event.peer = asio::ip::make_address("::ffff:10.1.2.3");
+    EXPECT_EQ(key_value_line(event), "event=register node=web port=4000 creation=3 peer=10.1.2.3");
+}
+
 TEST(EventLine, RefusalAndUnregistrationCarryTheirReason) {
     const Event refused{.kind = EventKind::refused,
                         .node = "web",
