@@ -34,14 +34,6 @@ std::vector<std::string> events_in(const std::string& log) {
     return events;
 }
 
-std::size_t count_starting_with(const std::vector<std::string>& events, std::string_view prefix) {
-    std::size_t n = 0;
-    for (const std::string& event : events) {
-        n += event.starts_with(prefix) ? 1 : 0;
-    }
-    return n;
-}
-
 // Polls the daemon's output until an event line matches `pattern` (a whole-line regex).
 bool wait_for_event(Daemon& d, const std::string& pattern, std::chrono::milliseconds timeout = 5s) {
     const std::regex wanted(pattern);
@@ -153,6 +145,7 @@ TEST(Events, Eviction) {
     Daemon d = start_with_events(
         {"-packet_timeout", "30", "-max_connections", "3", "-max_pending_per_address", "0"});
     std::vector<Conn> conns;
+    conns.reserve(4);
     for (int i = 0; i < 4; ++i) {
         conns.push_back(Conn::open(d.port()));
     }
@@ -161,11 +154,33 @@ TEST(Events, Eviction) {
         << d.log();
 }
 
-// A flood of refusals: the first five are written, the rest summed up in one summary.
+// A flood of refusals of one name.
 void refuse_many(std::uint16_t port, int times) {
     for (int i = 0; i < times; ++i) {
         ASSERT_EQ(register_node(port, "flooded", 4720).reply, alive2_x_error);
     }
+}
+
+// How a flood of refusals was written: refused lines, summary lines and the summaries' counts.
+struct FloodReport {
+    std::size_t refused_lines = 0;
+    std::size_t summaries = 0;
+    std::uint64_t summarised = 0;
+    std::uint64_t total() const { return refused_lines + summarised; }
+};
+FloodReport flood_report(const std::string& log) {
+    static const std::regex summary(R"(event=summary summarised=refused count=(\d+))");
+    FloodReport report;
+    for (const std::string& event : events_in(log)) {
+        std::smatch match;
+        if (event.starts_with("event=refused ")) {
+            ++report.refused_lines;
+        } else if (std::regex_match(event, match, summary)) {
+            ++report.summaries;
+            report.summarised += std::stoull(match[1]);
+        }
+    }
+    return report;
 }
 
 TEST(Events, FloodOfRefusalsIsSummarisedWhenTheIntervalEnds) {
@@ -173,10 +188,20 @@ TEST(Events, FloodOfRefusalsIsSummarisedWhenTheIntervalEnds) {
     Registration holder = register_node(d.port(), "flooded", 4720);
     ASSERT_EQ(holder.reply.size(), 6u);
     refuse_many(d.port(), 200);
-    EXPECT_TRUE(wait_for_event(d, "event=summary summarised=refused count=195", 8s)) << d.log();
-    const std::vector<std::string> events = events_in(d.log());
-    EXPECT_EQ(count_starting_with(events, "event=refused "), 5u) << d.log();
-    EXPECT_EQ(count_starting_with(events, "event=summary "), 1u) << d.log();
+    // The summary comes when the 5-second interval ends, without anything else happening.
+    const auto until = std::chrono::steady_clock::now() + 12s;
+    while (flood_report(d.log()).total() < 200 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+    }
+    const FloodReport report = flood_report(d.log());
+    EXPECT_EQ(report.total(), 200u) << "every refusal is written or counted\n" << d.log();
+    EXPECT_GE(report.summaries, 1u) << d.log();
+    // 5 per kind per interval; a slow machine may spread the flood over a second interval.
+    EXPECT_GE(report.refused_lines, 5u) << d.log();
+    EXPECT_LE(report.refused_lines, 10u) << d.log();
+    if (report.summaries == 1) {
+        EXPECT_EQ(report.summarised, 195u) << d.log();
+    }
 }
 
 TEST(Events, PendingSummaryIsWrittenAtShutdown) {
@@ -185,10 +210,10 @@ TEST(Events, PendingSummaryIsWrittenAtShutdown) {
     refuse_many(d.port(), 30);
     d.process().signal(SIGTERM);
     ASSERT_TRUE(d.process().wait(5s));
-    const std::vector<std::string> events = events_in(d.log());
-    EXPECT_EQ(count_starting_with(events, "event=refused "), 5u) << d.log();
-    EXPECT_EQ(count_starting_with(events, "event=summary summarised=refused count=25"), 1u)
-        << d.log();
+    const FloodReport report = flood_report(d.log());
+    EXPECT_EQ(report.total(), 30u) << d.log();
+    EXPECT_GE(report.summaries, 1u) << d.log();
+    EXPECT_LE(report.refused_lines, 10u) << d.log();
 }
 
 TEST(Events, FromTheEnvironment) {
