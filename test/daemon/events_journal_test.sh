@@ -2,7 +2,8 @@
 # -log_events in a real journal (docs/differences.md A-EVENTS): the built epmdx runs in a real
 # systemd twice: as a transient unit with its stderr on the journal (JOURNAL_STREAM), and as the
 # packaged epmdx.socket + epmdx.service (-systemd, hardened), with its stderr thrown away so that
-# only the structured fields can arrive. On each a node registers, a second node is refused the
+# only the structured fields can arrive. A third run, with -daemon, writes key=value lines to
+# syslog, which the journal's /dev/log takes. On each a node registers, a second node is refused the
 # same name, and the first leaves; `journalctl -u UNIT EPMDX_EVENT=...` must then find every event
 # with its fields.
 #
@@ -50,7 +51,8 @@ cp "$binary" "$work/epmdx"
 # The journal's files in the sandbox's own memory: the host's /var/log/journal stays untouched,
 # and journalctl sees this run's entries only.
 inside mount -t tmpfs tmpfs /var/log/journal
-inside systemctl restart systemd-journald.socket systemd-journald.service
+inside systemctl restart systemd-journald.socket systemd-journald-dev-log.socket \
+    systemd-journald.service
 
 # ALIVE2_REQ for NAME at node port 4711 (0x1267): normal node, TCP/IPv4, versions 6 to 5.
 alive2() {
@@ -66,6 +68,14 @@ register_refuse_leave() {
         exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "$1" >&3 && timeout 5 head -c 6 <&3 >/dev/null
         exec 4<>"/dev/tcp/127.0.0.1/$0" && printf "$1" >&4 && timeout 5 head -c 4 <&4 >/dev/null
         exec 4>&- 3>&-' "$port" "$packet"
+}
+# Up to 10 s for something to listen on PORT.
+wait_for_listener() {
+    for _ in $(seq 100); do
+        inside ss -Htln "sport = :$1" | grep -q . && return 0
+        sleep 0.1
+    done
+    fail "nothing listens on port $1"
 }
 # Up to 10 s for UNIT's journal to hold an event matching the journalctl filters; prints it as JSON.
 journal_event() {
@@ -100,7 +110,7 @@ check_unit() {
 
 # stderr on the journal: JOURNAL_STREAM names it.
 inside systemd-run --quiet --unit=epmdx-events-stream "$work/epmdx" -port 4370 -log_events
-for _ in $(seq 50); do inside ss -Htln "sport = :4370" | grep -q . && break; sleep 0.1; done
+wait_for_listener 4370
 register_refuse_leave 4370 jstream
 check_unit epmdx-events-stream.service jstream
 
@@ -116,4 +126,19 @@ inside systemctl daemon-reload
 inside systemctl start epmdx.socket
 register_refuse_leave 4369 jsocket
 check_unit epmdx.service jsocket
+# -daemon: syslog, ident epmd, the fields as a key=value message. The daemon detaches: a oneshot
+# unit that stays active once its first process has exited keeps it running.
+inside systemd-run --quiet --unit=epmdx-events-syslog --property=Type=oneshot \
+    --property=RemainAfterExit=yes "$work/epmdx" -daemon -port 4371 -log_events
+wait_for_listener 4371
+register_refuse_leave 4371 jsyslog
+for _ in $(seq 50); do
+    inside journalctl --no-pager -u epmdx-events-syslog.service SYSLOG_IDENTIFIER=epmd -o cat |
+        grep -Eqx "event=register node=jsyslog port=4711 creation=[0-9]+ peer=127\.0\.0\.1" && break
+    sleep 0.2
+done || true
+inside journalctl --no-pager -u epmdx-events-syslog.service SYSLOG_IDENTIFIER=epmd -o cat |
+    grep -Eqx "event=refused node=jsyslog port=4711 peer=127\.0\.0\.1 reason=duplicate_name" ||
+    fail "-daemon: no key=value events in syslog"
+echo "--- epmdx -daemon: key=value events in syslog"
 echo "events_journal_test: ok"
