@@ -560,14 +560,12 @@ void Server::note_registered(const Connection& conn, std::string_view name, std:
 
 void Server::note_unregistered(const Registry::ActiveNode& node, std::string_view why) {
     metrics_.unregistered();
-    if (events_.enabled()) {
-        events_.write({.kind = EventKind::unregistered,
-                       .node = node.info.name,
-                       .port = node.info.port,
-                       .creation = Registry::creation_for(node.counter, node.info.highest_version),
-                       .peer = node.holder ? std::optional(node.holder->peer) : std::nullopt,
-                       .reason = why});
-    }
+    events_.write({.kind = EventKind::unregistered,
+                   .node = node.info.name,
+                   .port = node.info.port,
+                   .creation = Registry::creation_for(node.counter, node.info.highest_version),
+                   .peer = node.holder->peer,
+                   .reason = why});
 }
 
 void Server::note_refused_registration(RequestOutcome counted_as, std::string_view reason,

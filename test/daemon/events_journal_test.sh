@@ -64,6 +64,7 @@ alive2() {
 register_refuse_leave() {
     local port=$1 node=$2 packet
     packet=$(alive2 "$node")
+    # shellcheck disable=SC2016 # expanded by the shell inside the sandbox
     inside bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "$1" >&3 && timeout 5 head -c 6 <&3 >/dev/null
         exec 4<>"/dev/tcp/127.0.0.1/$0" && printf "$1" >&4 && timeout 5 head -c 4 <&4 >/dev/null
