@@ -14,6 +14,7 @@ packages=(
   scdoc                                # the man page
   prometheus                           # promtool: checks the -metrics exposition in the tests
   debhelper lintian                    # the Debian package (scripts/package.sh)
+  jq                                   # reads the journal's JSON in events_journal_test.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,12 +7,13 @@
 # Erlang/OTP, `cmake --install` with an outside consumer); scripts/lint.sh (clang-format and
 # clang-tidy); the same suite again as a Release build in build-release/ (no benchmark tools);
 # the Debian package (scripts/package.sh) and its test in a
-# real systemd (test/packaging/deb_systemd_test.sh); the same suite built with AddressSanitizer +
+# real systemd (test/packaging/deb_systemd_test.sh); -log_events read back from a real journal
+# (test/daemon/events_journal_test.sh); the same suite built with AddressSanitizer +
 # UBSan in build-asan/ (no benchmark tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a
 # benchmark smoke run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so
 # one report shows everything. The last line is "N passed, M failed": the CTest results of the
-# three trees, plus one check each for lint, the package, its systemd test, the fuzzing and
-# benchmark runs and for any build that failed. Exit status 0 only if M is 0.
+# three trees, plus one check each for lint, the package, its systemd test, the journal test, the
+# fuzzing and benchmark runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,6 +105,13 @@ if [[ -f ${debs[0]} ]]; then
 else
     failed=$((failed + 1))
     record FAIL "deb in systemd" "no package in dist/"
+fi
+# -log_events: the built daemon as systemd units, its events found by field with journalctl.
+if [[ -x build/epmdx ]]; then
+    check "events in journal" test/daemon/events_journal_test.sh build/epmdx build/events-journal-test
+else
+    failed=$((failed + 1))
+    record FAIL "events in journal" "no build/epmdx"
 fi
 
 # Sanitizer reports must fail the test that triggered them, in the test binaries and in every

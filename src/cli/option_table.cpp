@@ -416,6 +416,13 @@ constexpr std::array options{
                        "PORT; a bare PORT listens on 127.0.0.1 only, IPv6 as [::1]:PORT",
                .default_note = "none",
                .apply = set_metrics},
+    OptionSpec{.flag = "-log_events",
+               .environment = "ERL_EPMD_LOG_EVENTS",
+               .origin = Origin::epmdx,
+               .help = "log each registration, unregistration, refused registration, eviction "
+                       "and deadline close as a structured event: journal fields under systemd, "
+                       "syslog with -daemon, else key=value lines on stderr; floods summarised",
+               .apply = set_switch<&DaemonOptions::log_events>},
     OptionSpec{.flag = "-host",
                .value_name = "LIST",
                .origin = Origin::epmdx,

@@ -15,6 +15,7 @@ class Logger {
 
     // From now on write to syslog instead of stderr (after daemonizing).
     void use_syslog();
+    bool uses_syslog() const { return syslog_; }
 
     bool enabled(int level) const { return level <= level_; }
 

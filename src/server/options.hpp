@@ -40,6 +40,8 @@ struct DaemonOptions {
     // Where to serve Prometheus metrics: [ADDRESS:]PORT, checked by parse_metrics_endpoint.
     // Empty: no metrics listener.
     std::string metrics_address;
+    // Write structured events (docs/differences.md A-EVENTS): journal, syslog or stderr.
+    bool log_events = false;
 };
 
 }  // namespace epmdx::server

@@ -63,6 +63,23 @@ RequestOutcome refusal_outcome(wire::Code request, RequestPolicy::Verdict verdic
     }
 }
 
+// A refused ALIVE2's reason in events: one token per rule the name or extra broke.
+std::string_view refusal_reason(wire::Alive2Refusal refusal) {
+    switch (refusal) {
+        case wire::Alive2Refusal::name_too_long:
+            return "name_too_long";
+        case wire::Alive2Refusal::name_not_utf8:
+            return "name_not_utf8";
+        case wire::Alive2Refusal::name_too_many_code_points:
+            return "name_too_many_characters";
+        case wire::Alive2Refusal::name_unsafe_character:
+            return "name_unsafe_character";
+        case wire::Alive2Refusal::extra_too_long:
+            return "extra_too_long";
+    }
+    return "invalid_name";
+}
+
 template <typename... Handlers>
 struct Overloaded : Handlers... {
     using Handlers::operator()...;
@@ -90,6 +107,9 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
     if (verdict != RequestPolicy::Verdict::allowed) {
         Outcome outcome;
         outcome.refused = refusal_outcome(request, verdict);
+        if (auto* alive = std::get_if<wire::Alive2Request>(&*decoded.request)) {
+            outcome.node = std::move(alive->node);  // for the refused registration's event
+        }
         return outcome;
     }
     const auto answer = [](std::optional<Answer> answer, RequestOutcome if_closed) {
@@ -167,9 +187,11 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     // From here to the wait below nothing suspends, so no other request can observe a
     // registration whose reply has not been sent.
     const std::uint16_t highest_version = node.highest_version;
+    const std::uint16_t port = node.port;
     const std::string name = node.name;
     const int fd = conn->socket.native_handle();
     std::optional<std::uint32_t> creation;
+    std::string_view refused_because = refusal ? refusal_reason(*refusal) : "";
     if (!refusal) {
         creation = registry_.add(node, fd, conn.get());
         const Registry::ActiveNode* holder = creation ? nullptr : registry_.find(name);
@@ -177,12 +199,14 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
             // No connection to probe: the name is held for as long as the daemon runs.
             log_.printf(0, "refusing to register %s: the name is a static entry (-static)",
                         name.c_str());
+            refused_because = "static_name";
         } else if (!creation) {
             if (holder && drop_if_peer_gone(*holder)) {
                 creation = registry_.add(std::move(node), fd, conn.get());
             }
             if (!creation) {
                 log_.printf(0, "node name already occupied %s", name.c_str());
+                refused_because = "duplicate_name";
             }
         }
     }
@@ -191,22 +215,21 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     log_.dump("reply", answer);
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     const bool sent = send_without_waiting(fd, answer, {}) == answer.size();
-    count_request(
-        !refusal
-            ? (creation ? RequestOutcome::alive2_accepted : RequestOutcome::alive2_duplicate_name)
-        : refusal == wire::Alive2Refusal::extra_too_long ? RequestOutcome::alive2_extra_too_long
-                                                         : RequestOutcome::alive2_invalid_name,
-        conn->accepted);
     if (!creation) {
+        note_refused_registration(!refusal ? RequestOutcome::alive2_duplicate_name
+                                  : refusal == wire::Alive2Refusal::extra_too_long
+                                      ? RequestOutcome::alive2_extra_too_long
+                                      : RequestOutcome::alive2_invalid_name,
+                                  refused_because, name, port, conn->peer, conn->accepted);
         co_return;  // refused: the reply is sent, the connection closes
     }
+    count_request(RequestOutcome::alive2_accepted, conn->accepted);
     if (!sent) {
         registry_.remove(name);
         co_return;
     }
-    metrics_.registered();
-    log_.printf(1, "registered %s at port %d, creation %u", name.c_str(),
-                registry_.find(name)->info.port, *creation);
+    note_registered(*conn, name, port, *creation);
+    log_.printf(1, "registered %s at port %d, creation %u", name.c_str(), port, *creation);
     admission_.leave_pending(*conn);
     log_node_table();
 
@@ -236,8 +259,8 @@ void Server::hold_registration(std::unique_ptr<Connection> conn, std::string nam
                 const Registry::ActiveNode* node = registry_.find(name);
                 if (node && node->holder == conn.get()) {
                     log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
+                    note_unregistered(*node, shutting_down_ ? "shutdown" : "connection_closed");
                     registry_.remove(name);
-                    metrics_.unregistered();
                     log_node_table();
                 }
             } catch (...) {
@@ -262,8 +285,8 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
     }
     const std::string name = holder.info.name;
     log_.printf(1, "unregistering %s: its connection has already ended", name.c_str());
+    note_unregistered(holder, "connection_closed");
     registry_.remove(name);
-    metrics_.unregistered();
     std::error_code ignored;
     conn.socket.close(ignored);  // its wait completes with operation_aborted
     return true;
@@ -327,8 +350,8 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
         return Answer{std::string(wire::stop_unknown)};
     }
     Connection& holder = *node->holder;
+    note_unregistered(*node, "stop");
     registry_.remove(request.name);
-    metrics_.unregistered();
     std::error_code ignored;
     holder.socket.close(ignored);
     log_.printf(1, "stopped %s", request.name.c_str());

@@ -72,6 +72,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       admission_({max_connections, options.max_pending_per_address,
                   std::chrono::seconds(options.packet_timeout_s)}),
       policy_(options.names_access, options.port_please_access),
+      events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
       deadline_timer_(io),
       termination_signals_(io, SIGTERM, SIGINT),
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
@@ -134,6 +135,7 @@ void Server::shutdown() {
     while (Admission::Entry* oldest = admission_.oldest()) {
         drop_pending(static_cast<Connection&>(*oldest), nullptr);
     }
+    events_.flush();
     // Each registration's wait then completes with operation_aborted and unregisters it.
     registry_.for_each_active([&ignored](const Registry::ActiveNode& node) {
         if (node.holder) {
@@ -236,8 +238,9 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int a
     }
     if (can_shed) {
         // The oldest idle connection makes room for the newcomer.
-        metrics_.closed(CloseReason::shed);
-        drop_pending(static_cast<Connection&>(*admission_.oldest()), nullptr);
+        Connection& oldest = static_cast<Connection&>(*admission_.oldest());
+        note_closed(CloseReason::shed, oldest, "descriptor_exhaustion");
+        drop_pending(oldest, nullptr);
         on_accepted(waiting, peer, peer_length);
     } else if (waiting >= 0) {
         metrics_.refused(CloseReason::descriptor_exhaustion);
@@ -284,7 +287,7 @@ void Server::on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t
         if (outcome.kind == Outcome::Kind::close) {
             ::close(fd);
             if (outcome.refused) {
-                count_request(*outcome.refused, accept_mark_);
+                count_refusal(outcome, peer, accept_mark_);
             }
             return;
         }
@@ -316,11 +319,12 @@ bool Server::admitted(const asio::ip::address& peer) {
     switch (admission_.decide(peer)) {
         case Admission::Verdict::admit:
             return true;
-        case Admission::Verdict::shed_oldest:
-            metrics_.closed(CloseReason::shed);
-            drop_pending(static_cast<Connection&>(*admission_.oldest()),
-                         "connection limit reached");
+        case Admission::Verdict::shed_oldest: {
+            Connection& oldest = static_cast<Connection&>(*admission_.oldest());
+            note_closed(CloseReason::shed, oldest, "connection_limit");
+            drop_pending(oldest, "connection limit reached");
             return true;
+        }
         case Admission::Verdict::refuse_per_address:
             metrics_.refused(CloseReason::per_address_cap);
             if (per_address_warning_.allow()) {
@@ -390,8 +394,9 @@ void Server::on_deadline() {
     const auto now = Clock::now();
     while (Admission::Entry* expired = admission_.expired(now)) {
         log_.printf(1, "closing because timed out on receive");
-        metrics_.closed(CloseReason::deadline);
-        drop_pending(static_cast<Connection&>(*expired), nullptr);
+        Connection& late = static_cast<Connection&>(*expired);
+        note_closed(CloseReason::deadline, late);
+        drop_pending(late, nullptr);
     }
     arm_deadline_timer();
 }
@@ -472,7 +477,7 @@ asio::awaitable<void> Server::carry_out(std::unique_ptr<Connection> conn, Outcom
     switch (outcome.kind) {
         case Outcome::Kind::close:
             if (outcome.refused) {
-                count_request(*outcome.refused, conn->accepted);
+                count_refusal(outcome, conn->peer, conn->accepted);
             }
             break;
         case Outcome::Kind::answer:
@@ -531,6 +536,52 @@ void Server::count_request(RequestOutcome outcome, Clock::time_point accepted) {
     const auto now = Clock::now();
     metrics_.request(outcome, now - accepted);
     accept_mark_ = now;  // the accept loop's next piece of work starts here
+}
+
+void Server::count_refusal(const Outcome& outcome, const asio::ip::address& peer,
+                           Clock::time_point accepted) {
+    if (*outcome.refused == RequestOutcome::alive2_not_local) {
+        note_refused_registration(*outcome.refused, "not_local", outcome.node.name,
+                                  outcome.node.port, peer, accepted);
+    } else {
+        count_request(*outcome.refused, accepted);
+    }
+}
+
+void Server::note_registered(const Connection& conn, std::string_view name, std::uint16_t port,
+                             std::uint32_t creation) {
+    metrics_.registered();
+    events_.write({.kind = EventKind::registered,
+                   .node = name,
+                   .port = port,
+                   .creation = creation,
+                   .peer = conn.peer});
+}
+
+void Server::note_unregistered(const Registry::ActiveNode& node, std::string_view why) {
+    metrics_.unregistered();
+    events_.write({.kind = EventKind::unregistered,
+                   .node = node.info.name,
+                   .port = node.info.port,
+                   .creation = Registry::creation_for(node.counter, node.info.highest_version),
+                   .peer = node.holder->peer,
+                   .reason = why});
+}
+
+void Server::note_refused_registration(RequestOutcome counted_as, std::string_view reason,
+                                       std::string_view name, std::uint16_t port,
+                                       const asio::ip::address& peer, Clock::time_point accepted) {
+    count_request(counted_as, accepted);
+    events_.write(
+        {.kind = EventKind::refused, .node = name, .port = port, .peer = peer, .reason = reason});
+}
+
+void Server::note_closed(CloseReason reason, const Connection& conn, std::string_view why) {
+    metrics_.closed(reason);
+    events_.write(
+        {.kind = reason == CloseReason::deadline ? EventKind::deadline : EventKind::evicted,
+         .peer = conn.peer,
+         .reason = why});
 }
 
 std::string Server::metrics_text() {

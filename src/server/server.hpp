@@ -26,6 +26,7 @@
 #include "access.hpp"
 #include "admission.hpp"
 #include "connection.hpp"
+#include "events.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -73,8 +74,9 @@ class Server {
     struct Outcome {
         enum class Kind : std::uint8_t { close, answer, register_node };
         Kind kind = Kind::close;
-        Answer answer;                               // Kind::answer
-        wire::NodeInfo node;                         // Kind::register_node
+        Answer answer;  // Kind::answer
+        // Kind::register_node, and Kind::close for an ALIVE2 refused for its peer's address.
+        wire::NodeInfo node;
         std::optional<wire::Alive2Refusal> refusal;  // Kind::register_node: answered with an error
         // Kind::close: what the request's outcome counts as; none for garbage.
         std::optional<RequestOutcome> refused;
@@ -122,9 +124,26 @@ class Server {
     static bool peer_gone(int fd);
     void log_node_table();
 
-    // ---- Metrics ----
+    // ---- Metrics and events ----
     // The request counted, with its service time from `accepted` to now.
     void count_request(RequestOutcome outcome, Clock::time_point accepted);
+    // A request closed unanswered (Kind::close with `refused` set), counted; an ALIVE2 among
+    // them is a refused registration.
+    void count_refusal(const Outcome& outcome, const asio::ip::address& peer,
+                       Clock::time_point accepted);
+    // What happened to a node or a connection: counted for the metrics and, with -log_events,
+    // written as an event (events.hpp). Each is called at the one place it happens.
+    void note_registered(const Connection& conn, std::string_view name, std::uint16_t port,
+                         std::uint32_t creation);
+    // Before the node leaves the registry. why: connection_closed, stop or shutdown.
+    void note_unregistered(const Registry::ActiveNode& node, std::string_view why);
+    // counted_as: its metrics outcome; reason: the event's (finer: static_name is counted as a
+    // duplicate name, each kind of invalid name has its own).
+    void note_refused_registration(RequestOutcome counted_as, std::string_view reason,
+                                   std::string_view name, std::uint16_t port,
+                                   const asio::ip::address& peer, Clock::time_point accepted);
+    // A pending connection shed (why: what made room necessary) or past its deadline.
+    void note_closed(CloseReason reason, const Connection& conn, std::string_view why = {});
     std::string metrics_text();
 
     asio::io_context& io_;
@@ -135,6 +154,7 @@ class Server {
     Admission admission_;
     RequestPolicy policy_;
     Metrics metrics_;
+    EventLog events_;
     std::unique_ptr<MetricsListener> metrics_listener_;
     // Where the accept loop's current piece of work began: its last wake-up, or the reply it
     // sent last. A request answered at once is timed from here, so it costs one clock read.

@@ -25,7 +25,7 @@ for f in bin/epmdx share/man/man1/epmdx.1 lib/systemd/system/epmdx.service \
     lib/systemd/system/epmdx.socket include/epmdx/client.hpp include/epmdx/protocol.hpp; do
     [[ -e $prefix/$f ]] || fail "not installed: $f"
 done
-grep -qx "ExecStart=$prefix/bin/epmdx -systemd" "$prefix/lib/systemd/system/epmdx.service" ||
+grep -qx "ExecStart=$prefix/bin/epmdx -systemd -log_events" "$prefix/lib/systemd/system/epmdx.service" ||
     fail "epmdx.service does not start the installed binary"
 
 # A port below the kernel's ephemeral range, which the other tests draw from; epmdx exits 0 at
