@@ -208,7 +208,7 @@ for d in "${!pid[@]}"; do
   kill -0 "${pid[$d]}" 2>/dev/null || die "$d died: $(tail -3 "$work/$d.log")"
 done
 scrapes=$(grep -c '^1$' "$work/scrapes" || true)
-events=$(grep -c '^event=' "$work/observed.log" || true)
+events=$(grep -c '^time=[^ ]* event=' "$work/observed.log" || true)
 elapsed=$(($(date +%s) - started))
 busy_after=$(busy_pct)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
