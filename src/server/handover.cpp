@@ -138,13 +138,15 @@ InheritedDescriptors take_inherited_descriptors() {
     if (!pid || !count || *pid != ::getpid() || *count > INT_MAX - first_passed_fd) {
         return result;  // meant for another process, as sd_listen_fds decides
     }
+    if (*count == 0) {
+        return result;
+    }
+    // One call for all of them: with tens of thousands of registrations, one per descriptor
+    // would be a noticeable part of the restart.
+    ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
+                  CLOSE_RANGE_CLOEXEC);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
-        const int flags = ::fcntl(fd, F_GETFD);
-        if (flags < 0) {
-            continue;
-        }
-        ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         const std::string name =
             static_cast<std::size_t>(i) < names.size() ? names[i] : std::string("unknown");
         if (name == state_fd_name) {
@@ -227,26 +229,29 @@ std::uint64_t socket_inode(int fd) {
 }
 
 RegistrationSocket check_registration_socket(int fd) {
+    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones.
     RegistrationSocket socket;
+    const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
+    socket.peer_length = sizeof socket.peer;
+    if (info && info->tcpi_state == TCP_ESTABLISHED &&
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+        socket.inode = socket_inode(fd);
+        return socket;
+    }
+    // Otherwise say what it is instead.
     const auto type = socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
     const auto domain = socket_option<int>(fd, SOL_SOCKET, SO_DOMAIN);
-    const auto protocol = socket_option<int>(fd, SOL_SOCKET, SO_PROTOCOL);
-    if (!type || !domain || !protocol) {
+    if (!type || !domain) {
         socket.problem = "not a socket";
-    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) ||
-               *protocol != IPPROTO_TCP) {
+    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) || !info) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
-    } else if (socket.peer_length = sizeof socket.peer;
-               ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) !=
-               0) {
+    } else if (info->tcpi_state == TCP_ESTABLISHED) {
         socket.problem = "not connected";
-    } else if (const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-               !info || info->tcpi_state != TCP_ESTABLISHED) {
-        socket.problem = "its connection is no longer established (the peer closed it)";
     } else {
-        socket.inode = socket_inode(fd);
+        socket.problem = "its connection is no longer established (the peer closed it)";
     }
     return socket;
 }
@@ -365,15 +370,17 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
     for (; done < slots.size(); ++done) {
         const int target = first_passed_fd + static_cast<int>(done);
         Before& saved = before[done];
-        saved.flags = ::fcntl(target, F_GETFD);
         if (slots[done]->fd == target) {
-            // dup2 would leave it as it is: clear FD_CLOEXEC by hand.
-            if (::fcntl(target, F_SETFD, saved.flags & ~FD_CLOEXEC) != 0) {
+            // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
+            // process has it (accept4, memfd_create and take_inherited_descriptors set it).
+            saved.flags = FD_CLOEXEC;
+            if (::fcntl(target, F_SETFD, 0) != 0) {
                 error = errno;
                 break;
             }
             continue;
         }
+        saved.flags = ::fcntl(target, F_GETFD);
         if (saved.flags >= 0) {
             saved.copy = ::fcntl(target, F_DUPFD_CLOEXEC, end);
             if (saved.copy < 0) {
