@@ -11,11 +11,15 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <memory>
+#include <optional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -406,9 +410,11 @@ int unsealed(const std::string& blob) {
 // named in LISTEN_FDNAMES, LISTEN_PID set to the child's own pid.
 class CraftedStart {
   public:
-    CraftedStart(const std::vector<server::NamedFd>& fds, std::vector<std::string> extra_args = {})
+    // port: where the daemon is expected to serve; 0 picks a free one and passes it as -port.
+    CraftedStart(const std::vector<server::NamedFd>& fds, std::vector<std::string> extra_args = {},
+                 const Env& env = {}, std::uint16_t port = 0)
         : log_(log_path("crafted")) {
-        port_ = free_port();
+        port_ = port != 0 ? port : free_port();
         std::vector<std::string> args = {epmdx_binary(), "-port", std::to_string(port_),
                                          "-address", "127.0.0.1"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -423,6 +429,9 @@ class CraftedStart {
         std::string names;
         for (const server::NamedFd& fd : fds) {
             names += (names.empty() ? "" : ":") + fd.name;
+        }
+        for (const auto& [name, value] : env) {
+            environment.push_back(name + "=" + value);
         }
         environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
         environment.push_back("LISTEN_FDNAMES=" + names);
@@ -470,8 +479,20 @@ class CraftedStart {
     CraftedStart(const CraftedStart&) = delete;
     CraftedStart& operator=(const CraftedStart&) = delete;
     ~CraftedStart() {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    pid_t pid() const { return pid_; }
+    // The exit status once it has exited by itself (reaped), nullopt while it runs.
+    std::optional<int> exit_status() {
+        int status = 0;
+        if (pid_ <= 0 || ::waitpid(pid_, &status, WNOHANG) != pid_) {
+            return std::nullopt;
+        }
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     std::uint16_t port() const { return port_; }
     std::string log() const { return read_file(log_); }
@@ -725,6 +746,204 @@ TEST(EpmdxHandoverState, TwoStatesUseTheFirst) {
     expect_clean_start(h, fds, "only one is read", {"alpha", "beta", "gamma"});
     ::close(state_fd);
     ::close(second);
+}
+
+// ---- systemd's descriptor store, played by the test -------------------------------------------
+
+// An abstract datagram socket standing in for systemd's notification socket: it keeps what
+// FDSTORE=1 messages carry and answers BARRIER=1 as systemd does (by closing its descriptor).
+class FakeSystemd {
+  public:
+    struct Message {
+        std::string text;
+        std::vector<int> fds;
+    };
+
+    FakeSystemd() : name_(cat("epmdx-test-notify-", std::to_string(::getpid()), "-", std::to_string(++count_))) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path + 1, name_.data(), name_.size());
+        const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size());
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+            throw std::runtime_error("cannot bind the notification socket");
+        }
+    }
+    FakeSystemd(const FakeSystemd&) = delete;
+    FakeSystemd& operator=(const FakeSystemd&) = delete;
+    ~FakeSystemd() {
+        for (const Message& message : messages) {
+            for (const int fd : message.fds) {
+                ::close(fd);
+            }
+        }
+        ::close(fd_);
+    }
+    std::string address() const { return "@" + name_; }
+
+    // Receives until done() holds or the timeout passes.
+    bool receive_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return false;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20) == 1) {
+                receive_one();
+            }
+        }
+        return true;
+    }
+    bool received(std::string_view text) const {
+        return std::any_of(messages.begin(), messages.end(), [text](const Message& m) {
+            return m.text.find(text) != std::string::npos;
+        });
+    }
+    // Every descriptor stored under FDNAME=name, in order, and the sizes of the messages.
+    std::vector<int> stored(std::string_view name, std::vector<std::size_t>* batches = nullptr) const {
+        std::vector<int> fds;
+        for (const Message& m : messages) {
+            if (m.text.find("FDSTORE=1") != std::string::npos &&
+                m.text.find(cat("FDNAME=", name)) != std::string::npos) {
+                fds.insert(fds.end(), m.fds.begin(), m.fds.end());
+                if (batches) {
+                    batches->push_back(m.fds.size());
+                }
+            }
+        }
+        return fds;
+    }
+
+    std::vector<Message> messages;
+
+  private:
+    void receive_one() {
+        char text[4096];
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 256)];
+        iovec part{text, sizeof text};
+        msghdr header{};
+        header.msg_iov = &part;
+        header.msg_iovlen = 1;
+        header.msg_control = control;
+        header.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(fd_, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            return;
+        }
+        Message message{std::string(text, static_cast<std::size_t>(n)), {}};
+        for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+                message.fds.assign(fds, fds + count);
+            }
+        }
+        if (message.text.find("BARRIER=1") != std::string::npos) {
+            for (const int fd : message.fds) {
+                ::close(fd);  // what the barrier waits for
+            }
+            message.fds.clear();
+        }
+        messages.push_back(std::move(message));
+    }
+
+    static inline int count_ = 0;
+    std::string name_;
+    int fd_ = -1;
+};
+
+TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesThemBack) {
+    // The socket unit's listener: the test holds it, as systemd does, across both processes.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(::listen(listener, 128), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::uint16_t port = ntohs(address.sin_port);
+
+    FakeSystemd systemd;
+    const Env env = {{"NOTIFY_SOCKET", systemd.address()}};
+    auto first = std::make_unique<CraftedStart>(
+        std::vector<server::NamedFd>{{listener, "epmdx.socket"}}, std::vector<std::string>{"-systemd"},
+        env, port);
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
+    Nodes nodes = register_nodes(port, 300);  // more than one message of 253
+
+    ::kill(first->pid(), SIGTERM);
+    std::optional<int> status;
+    ASSERT_TRUE(systemd.receive_until([&] { return (status = first->exit_status()).has_value(); }, 10s))
+        << first->log();
+    EXPECT_EQ(status, 0);
+    EXPECT_NE(first->log().find("handed 300 registrations over to systemd's descriptor store"),
+              std::string::npos)
+        << first->log();
+    std::vector<std::size_t> batches;
+    const std::vector<int> registrations = systemd.stored("registration", &batches);
+    EXPECT_EQ(registrations.size(), 300U);
+    EXPECT_EQ(batches, (std::vector<std::size_t>{253, 47}));
+    const std::vector<int> state = systemd.stored("epmdx-state");
+    ASSERT_EQ(state.size(), 1U);
+    // systemd holds every connection now: the nodes saw nothing.
+    EXPECT_EQ(closed_connections(nodes), 0U);
+
+    // The next start gets the listener, the registrations and the state, as systemd passes them.
+    std::vector<server::NamedFd> passed = {{listener, "epmdx.socket"}};
+    for (const int fd : registrations) {
+        passed.push_back({fd, "registration"});
+    }
+    passed.push_back({state[0], "epmdx-state"});
+    systemd.messages.clear();  // (their descriptors go with the store below)
+    CraftedStart second(passed, {"-systemd"}, env, port);
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s))
+        << second.log();
+    EXPECT_NE(second.log().find(took_over(300)), std::string::npos) << second.log();
+    EXPECT_TRUE(systemd.received("FDSTOREREMOVE=1\nFDNAME=registration"));
+    EXPECT_TRUE(systemd.received("FDSTOREREMOVE=1\nFDNAME=epmdx-state"));
+    // systemd lets go of its copies once told to.
+    for (const server::NamedFd& fd : passed) {
+        ::close(fd.fd);
+    }
+    EXPECT_EQ(names_count(port), 300U);
+    EXPECT_EQ(port_in(round_trip(port, port_please_request("node299"))), 10299);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(closed_connections(nodes), 0U);
+    nodes.held[3].conn.close();
+    EXPECT_TRUE(wait_for_names(port, [](const std::vector<NameEntry>& names) {
+        return names.size() == 299;
+    }));
+}
+
+TEST(EpmdxSystemdStore, SighupUnderSystemdKeepsTheSocketUnitsListener) {
+    const int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_addr = in6addr_any;  // one socket for IPv4 and IPv6, as epmdx.socket has
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(::listen(listener, 128), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::uint16_t port = ntohs(address.sin6_port);
+
+    FakeSystemd systemd;
+    CraftedStart d({{listener, "epmdx.socket"}}, {"-systemd"},
+                   {{"NOTIFY_SOCKET", systemd.address()}}, port);
+    ::close(listener);
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
+    Nodes nodes = register_nodes(port, 5);
+    systemd.messages.clear();
+    ::kill(d.pid(), SIGHUP);
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s))
+        << d.log();
+    EXPECT_TRUE(systemd.received("RELOADING=1"));
+    EXPECT_TRUE(systemd.received(cat("MAINPID=", std::to_string(d.pid()))));
+    EXPECT_NE(d.log().find(took_over(5)), std::string::npos) << d.log();
+    EXPECT_EQ(names_count(port), 5U);
+    EXPECT_EQ(closed_connections(nodes), 0U);
+    EXPECT_TRUE(systemd.stored("registration").empty());  // a re-exec needs no store
 }
 
 }  // namespace
