@@ -70,6 +70,15 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
     log_node_table();
 }
 
+void Server::start_accepting() {
+    for (Acceptor& acceptor : acceptors_) {
+        // The accept loop calls accept4() itself and must never block in it.
+        std::error_code ignored;
+        acceptor.non_blocking(true, ignored);
+        spawn(accept_loop(acceptor));
+    }
+}
+
 void Server::enable_reexec(ExecImage image, std::vector<std::string> listener_names) {
     exec_image_ = std::move(image);
     listener_names_ = std::move(listener_names);

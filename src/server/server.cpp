@@ -112,15 +112,6 @@ void Server::start() {
     unblock_restart_signals();
 }
 
-void Server::start_accepting() {
-    for (Acceptor& acceptor : acceptors_) {
-        // The accept loop calls accept4() itself and must never block in it.
-        std::error_code ignored;
-        acceptor.non_blocking(true, ignored);
-        spawn(accept_loop(acceptor));
-    }
-}
-
 void Server::shutdown() {
     if (shutting_down_) {
         return;
@@ -176,10 +167,6 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     asio::steady_timer pause(io_);
     std::error_code error;
     ++accept_loops_;
-    struct Ended {
-        int& loops;
-        ~Ended() { --loops; }
-    } ended{accept_loops_};
     while (!shutting_down_ && !restarting_) {
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
@@ -215,6 +202,7 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         }
         // Other errors (ECONNABORTED, EINTR, EPERM from a firewall, ...) concern one peer only.
     }
+    --accept_loops_;
 }
 
 asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int accept_error) {
