@@ -77,7 +77,8 @@ void check(std::span<const std::uint8_t> blob) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
+    const std::uint8_t* data, std::size_t size) {
     const std::span<const std::uint8_t> input(data, size);
     if (!input.empty() && (input[0] & 1) != 0) {
         check(with_valid_header(input.subspan(1)));

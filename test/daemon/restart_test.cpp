@@ -428,7 +428,8 @@ class CraftedStart {
             names += fd.name;
         }
         for (const auto& [name, value] : env) {
-            environment.push_back(name + "=" + value);
+            environment.push_back(name);
+            environment.back().append("=").append(value);
         }
         environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
         environment.push_back("LISTEN_FDNAMES=" + names);
