@@ -53,7 +53,7 @@ if [[ ! -f $build/compile_commands.json ]]; then
 fi
 # Translation units of our own; headers are checked through them (--header-filter). A unit the
 # compile database lacks (the fuzz target unless configured with EPMDX_FUZZ=ON) gets the
-# project's language standard, public headers and the server's headers (the state fuzzer).
+# project's language standard, public headers and the server's headers (the fuzzers' own).
 mapfile -t units < <(git ls-files -- "${paths[@]}" | grep -E '^(src|test|bench|fuzz)/.*\.cpp$')
 tidy_one() {
     local file=$1 out fallback=()

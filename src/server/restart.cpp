@@ -53,6 +53,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
         admission_.leave_pending(*conn);
         const std::string& name = entry.node.name;
         registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
+        metrics_.registered();
         log_.printf(1, "handover: kept %s at port %d, creation %u", name.c_str(), entry.node.port,
                     Registry::creation_for(entry.counter, entry.node.highest_version));
         hold_registration(std::move(conn), name);
