@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh SECONDS
 # Builds the libFuzzer targets with clang in build-fuzz and runs them one after the other within
-# SECONDS in all: the wire-format fuzzer for two thirds of it on a scratch copy of fuzz/corpus,
-# the metrics listener's HTTP parser for the rest on one of fuzz/http_corpus, so the repository
-# corpora are never modified. Exits non-zero on a crash; the crashing input is left in
+# SECONDS in all: the wire-format fuzzer for half of it on a scratch copy of fuzz/corpus, the
+# metrics listener's HTTP parser for a quarter on one of fuzz/http_corpus, and the state handed
+# to the next process for the rest on one of fuzz/corpus_handover, so the repository corpora are
+# never modified. Exits non-zero on a crash; the crashing input is left in
 # build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ build=$root/build-fuzz
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
     -DEPMDX_FUZZ=ON -DEPMDX_TESTS=OFF -DEPMDX_BENCH=OFF
-cmake --build "$build" --target request_fuzzer http_fuzzer
+cmake --build "$build" --target request_fuzzer http_fuzzer handover_state_fuzzer
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -36,11 +37,15 @@ run_fuzzer() {
     return "$status"
 }
 
-http_seconds=$((seconds / 3 > 0 ? seconds / 3 : 1))
-request_seconds=$((seconds - http_seconds > 0 ? seconds - http_seconds : 1))
+http_seconds=$((seconds / 4 > 0 ? seconds / 4 : 1))
+handover_seconds=$http_seconds
+request_seconds=$((seconds - 2 * http_seconds > 0 ? seconds - 2 * http_seconds : 1))
 status=0
 # The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it.
 run_fuzzer request_fuzzer "$root/fuzz/corpus" "$request_seconds" 4096 || status=$?
 # Past the 8 KiB limit on a request head, so that the limit itself is exercised.
 run_fuzzer http_fuzzer "$root/fuzz/http_corpus" "$http_seconds" 9000 || status=$?
+# A state blob with a few dozen entries fits in 16 KiB.
+run_fuzzer handover_state_fuzzer "$root/fuzz/corpus_handover" "$handover_seconds" 16384 ||
+    status=$?
 exit "$status"

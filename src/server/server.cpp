@@ -75,6 +75,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
       deadline_timer_(io),
       termination_signals_(io, SIGTERM, SIGINT),
+      reload_signal_(io),
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
     if (metrics_acceptor) {
         metrics_listener_ = std::make_unique<MetricsListener>(
@@ -100,12 +101,7 @@ void Server::add_static_entries(std::vector<wire::NodeInfo> nodes) {
 }
 
 void Server::start() {
-    for (Acceptor& acceptor : acceptors_) {
-        // The accept loop calls accept4() itself and must never block in it.
-        std::error_code ignored;
-        acceptor.non_blocking(true, ignored);
-        spawn(accept_loop(acceptor));
-    }
+    start_accepting();
     if (metrics_listener_) {
         metrics_listener_->start();
     }
@@ -114,8 +110,17 @@ void Server::start() {
             return;
         }
         log_.printf(0, "got signal %d, shutting down", signal);
+        if (signal == SIGTERM && options_.systemd && systemd_notify_available()) {
+            hand_over_to_fd_store();
+        }
         shutdown();
     });
+    if (exec_image_) {
+        std::error_code ignored;
+        reload_signal_.add(SIGHUP, ignored);
+        wait_for_reload_signal();
+    }
+    unblock_restart_signals();
 }
 
 void Server::shutdown() {
@@ -129,6 +134,7 @@ void Server::shutdown() {
     }
     deadline_timer_.cancel();
     termination_signals_.cancel(ignored);
+    reload_signal_.cancel(ignored);
     if (metrics_listener_) {
         metrics_listener_->shutdown();
     }
@@ -175,12 +181,13 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     int accepted_this_turn = 0;
     asio::steady_timer pause(io_);
     std::error_code error;
-    while (!shutting_down_) {
+    ++accept_loops_;
+    while (!shutting_down_ && !restarting_) {
         accept_mark_ = Clock::now();  // resumed after a wait: the work starts now
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            if (shutting_down_) {
+            if (shutting_down_ || restarting_) {
                 break;
             }
             accept_mark_ = Clock::now();
@@ -213,6 +220,7 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         }
         // Other errors (ECONNABORTED, EINTR, EPERM from a firewall, ...) concern one peer only.
     }
+    --accept_loops_;
 }
 
 asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int accept_error) {

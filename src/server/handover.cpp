@@ -1,0 +1,480 @@
+#include "handover.hpp"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "handover_state.hpp"
+
+#ifdef EPMDX_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+extern char** environ;  // NOLINT(readability-identifier-naming): POSIX's name
+
+namespace epmdx::server {
+namespace {
+
+constexpr int first_passed_fd = 3;  // SD_LISTEN_FDS_START
+constexpr unsigned int all_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+
+std::optional<long> parse_number(const char* text) {
+    if (!text || *text == '\0') {
+        return std::nullopt;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long value = std::strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value < 0) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t end = text.find(separator, start);
+        parts.emplace_back(text.substr(start, end - start));
+        if (end == std::string_view::npos) {
+            return parts;
+        }
+        start = end + 1;
+    }
+}
+
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
+
+struct ElfIdentity {
+    unsigned char elf_class = 0;
+    unsigned char data = 0;
+    std::uint16_t machine = 0;
+};
+
+// The ELF identification of the file at path, or why there is none.
+std::optional<ElfIdentity> read_elf_identity(const std::string& path, std::string& error) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file.is_open()) {
+        error = "cannot be read";
+        return std::nullopt;
+    }
+    unsigned char header[EI_NIDENT + 4] = {};
+    file.read(reinterpret_cast<char*>(header), sizeof header);
+    const auto got = static_cast<std::size_t>(file.gcount());
+    if (got < SELFMAG || std::memcmp(header, ELFMAG, SELFMAG) != 0) {
+        error = "not an ELF binary";
+        return std::nullopt;
+    }
+    if (got < sizeof header) {
+        error = "too short to be an ELF binary";
+        return std::nullopt;
+    }
+    ElfIdentity identity{header[EI_CLASS], header[EI_DATA], 0};
+    // e_machine follows e_type, in the file's own byte order.
+    const unsigned char* machine = header + EI_NIDENT + 2;
+    identity.machine = identity.data == ELFDATA2MSB
+                           ? static_cast<std::uint16_t>((machine[0] << 8) | machine[1])
+                           : static_cast<std::uint16_t>((machine[1] << 8) | machine[0]);
+    return identity;
+}
+
+const char* class_name(unsigned char elf_class) {
+    return elf_class == ELFCLASS64 ? "64-bit" : elf_class == ELFCLASS32 ? "32-bit" : "unknown";
+}
+
+template <typename Value>
+std::optional<Value> socket_option(int fd, int level, int option) {
+    Value value{};
+    socklen_t length = sizeof value;
+    if (::getsockopt(fd, level, option, &value, &length) != 0) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+sigset_t restart_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    return signals;
+}
+
+}  // namespace
+
+void unblock_restart_signals() {
+    const sigset_t signals = restart_signals();
+    ::sigprocmask(SIG_UNBLOCK, &signals, nullptr);
+}
+
+InheritedDescriptors take_inherited_descriptors() {
+    InheritedDescriptors result;
+    const std::optional<long> pid = parse_number(std::getenv("LISTEN_PID"));
+    const std::optional<long> count = parse_number(std::getenv("LISTEN_FDS"));
+    const char* names_text = std::getenv("LISTEN_FDNAMES");
+    const std::vector<std::string> names =
+        names_text ? split(names_text, ':') : std::vector<std::string>{};
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+    if (!pid || !count || *pid != ::getpid() || *count > INT_MAX - first_passed_fd) {
+        return result;  // meant for another process, as sd_listen_fds decides
+    }
+    if (*count == 0) {
+        return result;
+    }
+    // One call for all of them: with tens of thousands of registrations, one per descriptor
+    // would be a noticeable part of the restart.
+    ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
+                  CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < static_cast<int>(*count); ++i) {
+        const int fd = first_passed_fd + i;
+        const std::string name =
+            static_cast<std::size_t>(i) < names.size() ? names[i] : std::string("unknown");
+        if (name == state_fd_name) {
+            result.states.push_back(fd);
+        } else if (name == registration_fd_name) {
+            result.registrations.push_back(fd);
+        } else if (name == listener_fd_name) {
+            result.handed_listeners.push_back(fd);
+        } else {
+            result.systemd_listeners.push_back({fd, name});
+        }
+    }
+    return result;
+}
+
+int seal_state(std::string_view blob, std::string& error) {
+    const int fd = ::memfd_create("epmdx-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        error = "memfd_create: " + errno_text(errno);
+        return -1;
+    }
+    for (std::size_t written = 0; written < blob.size();) {
+        const ssize_t n = ::write(fd, blob.data() + written, blob.size() - written);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error = "writing the state: " + errno_text(errno);
+            ::close(fd);
+            return -1;
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    if (::fcntl(fd, F_ADD_SEALS, all_seals) != 0) {
+        error = "sealing the state: " + errno_text(errno);
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error) {
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals < 0) {
+        error = "not a memfd";
+        return std::nullopt;
+    }
+    if ((static_cast<unsigned int>(seals) & all_seals) != all_seals) {
+        error = "the memfd is not sealed against changes";
+        return std::nullopt;
+    }
+    struct stat status {};
+    if (::fstat(fd, &status) != 0) {
+        error = "fstat: " + errno_text(errno);
+        return std::nullopt;
+    }
+    if (status.st_size < 0 || static_cast<std::uint64_t>(status.st_size) > handover_max_bytes) {
+        error = "the memfd holds " + std::to_string(status.st_size) + " bytes, too many";
+        return std::nullopt;
+    }
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(status.st_size));
+    for (std::size_t done = 0; done < bytes.size();) {
+        const ssize_t n =
+            ::pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error = n == 0 ? "the memfd ended early" : "reading the memfd: " + errno_text(errno);
+            return std::nullopt;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return bytes;
+}
+
+std::uint64_t socket_inode(int fd) {
+    struct stat status {};
+    return ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_ino) : 0;
+}
+
+RegistrationSocket check_registration_socket(int fd) {
+    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones.
+    RegistrationSocket socket;
+    const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
+    socket.peer_length = sizeof socket.peer;
+    if (info && info->tcpi_state == TCP_ESTABLISHED &&
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+        socket.inode = socket_inode(fd);
+        return socket;
+    }
+    // Otherwise say what it is instead.
+    const auto type = socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
+    const auto domain = socket_option<int>(fd, SOL_SOCKET, SO_DOMAIN);
+    if (!type || !domain) {
+        socket.problem = "not a socket";
+    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) || !info) {
+        socket.problem = "not a TCP socket";
+    } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
+        socket.problem = "a listening socket";
+    } else if (info->tcpi_state == TCP_ESTABLISHED) {
+        socket.problem = "not connected";
+    } else {
+        socket.problem = "its connection is no longer established (the peer closed it)";
+    }
+    return socket;
+}
+
+std::optional<ExecImage> capture_exec_image(std::string& error) {
+    ExecImage image;
+    char resolved[PATH_MAX];
+    if (::realpath("/proc/self/exe", resolved) == nullptr) {
+        error = "cannot resolve /proc/self/exe: " + errno_text(errno);
+        return std::nullopt;
+    }
+    image.path = resolved;
+    std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+    const std::string arguments{std::istreambuf_iterator<char>(cmdline),
+                                std::istreambuf_iterator<char>()};
+    if (arguments.empty()) {
+        error = "cannot read /proc/self/cmdline";
+        return std::nullopt;
+    }
+    image.argv = split(std::string_view(arguments).substr(0, arguments.size() - 1), '\0');
+    const std::optional<ElfIdentity> own = read_elf_identity(image.path, error);
+    if (!own) {
+        error = image.path + ": " + error;
+        return std::nullopt;
+    }
+    image.elf_class = own->elf_class;
+    image.elf_machine = own->machine;
+    return image;
+}
+
+std::string check_exec_image(const ExecImage& image) {
+    struct stat status {};
+    if (::stat(image.path.c_str(), &status) != 0) {
+        return errno_text(errno);
+    }
+    if (!S_ISREG(status.st_mode)) {
+        return "not a regular file";
+    }
+    if (::access(image.path.c_str(), X_OK) != 0) {
+        return "not executable: " + errno_text(errno);
+    }
+    std::string error;
+    const std::optional<ElfIdentity> identity = read_elf_identity(image.path, error);
+    if (!identity) {
+        return error;
+    }
+    if (identity->elf_class != image.elf_class) {
+        return std::string("a ") + class_name(identity->elf_class) + " binary, this one is " +
+               class_name(image.elf_class);
+    }
+    if (identity->machine != image.elf_machine) {
+        return "built for another architecture (ELF machine " + std::to_string(identity->machine) +
+               ", this one is " + std::to_string(image.elf_machine) + ")";
+    }
+    return {};
+}
+
+std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
+    // The passed descriptors go to first..end-1, in any order (each is named). One that is
+    // there already keeps its place, so that even with tens of thousands of registrations only
+    // the few others in that range (the event loop's own descriptors) are moved: they are set
+    // aside above end and put back if execve fails.
+    const int end = first_passed_fd + static_cast<int>(fds.size());
+    std::vector<const NamedFd*> slots(fds.size(), nullptr);
+    std::vector<const NamedFd*> to_move;
+    for (const NamedFd& fd : fds) {
+        if (fd.fd >= first_passed_fd && fd.fd < end) {
+            slots[static_cast<std::size_t>(fd.fd - first_passed_fd)] = &fd;
+        } else {
+            to_move.push_back(&fd);
+        }
+    }
+    for (const NamedFd*& slot : slots) {
+        if (slot == nullptr) {
+            slot = to_move.back();
+            to_move.pop_back();
+        }
+    }
+
+    // Everything that allocates comes first: from the first move on, only system calls.
+    std::vector<std::string> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        const std::string_view variable(*entry);
+        if (!variable.starts_with("LISTEN_PID=") && !variable.starts_with("LISTEN_FDS=") &&
+            !variable.starts_with("LISTEN_FDNAMES=")) {
+            environment.emplace_back(variable);
+        }
+    }
+    std::string names;
+    for (const NamedFd* slot : slots) {
+        names += names.empty() ? "" : ":";
+        names += slot->name;
+    }
+    environment.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+    environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
+    environment.push_back("LISTEN_FDNAMES=" + names);
+    std::vector<char*> envp;
+    envp.reserve(environment.size() + 1);
+    for (std::string& variable : environment) {
+        envp.push_back(variable.data());
+    }
+    envp.push_back(nullptr);
+    std::vector<std::string> arguments = image.argv;
+    std::vector<char*> argv;
+    argv.reserve(arguments.size() + 1);
+    for (std::string& argument : arguments) {
+        argv.push_back(argument.data());
+    }
+    argv.push_back(nullptr);
+
+    // What each target held before: its flags, and a copy if it had to make room.
+    struct Before {
+        int flags = -1;  // -1: the target was free
+        int copy = -1;
+    };
+    std::vector<Before> before(fds.size());
+    int error = 0;
+    std::size_t done = 0;
+    for (; done < slots.size(); ++done) {
+        const int target = first_passed_fd + static_cast<int>(done);
+        Before& saved = before[done];
+        if (slots[done]->fd == target) {
+            // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
+            // process has it (accept4, memfd_create and take_inherited_descriptors set it).
+            saved.flags = FD_CLOEXEC;
+            if (::fcntl(target, F_SETFD, 0) != 0) {
+                error = errno;
+                break;
+            }
+            continue;
+        }
+        saved.flags = ::fcntl(target, F_GETFD);
+        if (saved.flags >= 0) {
+            saved.copy = ::fcntl(target, F_DUPFD_CLOEXEC, end);
+            if (saved.copy < 0) {
+                error = errno;
+                break;
+            }
+        }
+        // dup2 leaves FD_CLOEXEC clear on the target: exactly the passed ones are inherited.
+        if (::dup2(slots[done]->fd, target) < 0) {
+            error = errno;
+            if (saved.copy >= 0) {
+                ::close(saved.copy);
+                saved.copy = -1;
+            }
+            break;
+        }
+    }
+    if (error == 0) {
+        ::close_range(static_cast<unsigned int>(end), ~0U, CLOSE_RANGE_CLOEXEC);
+        const sigset_t signals = restart_signals();
+        sigset_t mask_before;
+        ::sigprocmask(SIG_BLOCK, &signals, &mask_before);
+        ::execve(image.path.c_str(), argv.data(), envp.data());
+        error = errno;
+        ::sigprocmask(SIG_SETMASK, &mask_before, nullptr);
+    }
+    // Put back what was moved: targets first..first+done-1 (and the one that failed midway).
+    for (std::size_t i = 0; i < std::min(done + 1, slots.size()); ++i) {
+        const int target = first_passed_fd + static_cast<int>(i);
+        const Before& saved = before[i];
+        if (slots[i]->fd == target) {
+            if (saved.flags >= 0) {
+                ::fcntl(target, F_SETFD, saved.flags);
+            }
+        } else if (saved.copy >= 0) {
+            ::dup2(saved.copy, target);
+            ::fcntl(target, F_SETFD, saved.flags);
+            ::close(saved.copy);
+        } else if (saved.flags < 0 && i < done) {
+            ::close(target);  // it was free
+        }
+    }
+    return done < slots.size() ? "cannot move the descriptors to pass: " + errno_text(error)
+                               : errno_text(error);
+}
+
+bool systemd_notify_available() {
+    const char* socket = std::getenv("NOTIFY_SOCKET");
+    return socket != nullptr && *socket != '\0';
+}
+
+void notify_systemd([[maybe_unused]] const std::string& state) {
+#ifdef EPMDX_HAVE_SYSTEMD
+    sd_notify(0, state.c_str());
+#endif
+}
+
+std::string store_in_fd_store([[maybe_unused]] std::span<const int> registrations,
+                              [[maybe_unused]] int state_fd) {
+#ifdef EPMDX_HAVE_SYSTEMD
+    const std::string registration_message =
+        "FDSTORE=1\nFDNAME=" + std::string(registration_fd_name);
+    for (std::size_t first = 0; first < registrations.size(); first += fd_store_batch) {
+        const std::size_t n = std::min(fd_store_batch, registrations.size() - first);
+        const int r =
+            sd_pid_notify_with_fds(0, 0, registration_message.c_str(), registrations.data() + first,
+                                   static_cast<unsigned>(n));
+        if (r <= 0) {
+            return "storing registrations: " + (r == 0 ? "no NOTIFY_SOCKET" : errno_text(-r));
+        }
+    }
+    const std::string state_message = "FDSTORE=1\nFDNAME=" + std::string(state_fd_name);
+    int r = sd_pid_notify_with_fds(0, 0, state_message.c_str(), &state_fd, 1);
+    if (r <= 0) {
+        return "storing the state: " + (r == 0 ? "no NOTIFY_SOCKET" : errno_text(-r));
+    }
+    // systemd reads notifications asynchronously: exiting before it has would lose them.
+    constexpr std::uint64_t five_seconds_us = 5'000'000;
+    r = sd_notify_barrier(0, five_seconds_us);
+    if (r < 0) {
+        return "waiting for systemd to take the descriptors: " + errno_text(-r);
+    }
+    return {};
+#else
+    return "this epmdx was built without systemd support";
+#endif
+}
+
+void clear_fd_store() {
+    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(registration_fd_name));
+    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(state_fd_name));
+}
+
+}  // namespace epmdx::server
