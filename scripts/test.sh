@@ -102,7 +102,8 @@ fi
 check "deb package" scripts/package.sh
 debs=(dist/epmdx_*.deb)
 if [[ -f ${debs[0]} ]]; then
-    check "deb in systemd" test/packaging/deb_systemd_test.sh "${debs[0]}" build/deb-systemd-test
+    check "deb in systemd" test/packaging/deb_systemd_test.sh "${debs[0]}" build/deb-systemd-test \
+        build/test/packaging/epmdx-restart-client
 else
     failed=$((failed + 1))
     record FAIL "deb in systemd" "no package in dist/"
