@@ -46,7 +46,9 @@ void write_status(const std::string& path, const std::string& line) {
         std::ofstream out(temporary, std::ios::trunc);
         out << line << '\n';
     }
-    std::rename(temporary.c_str(), path.c_str());
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        std::cerr << "epmdx-restart-client: cannot write " << path << std::endl;
+    }
 }
 
 void log_event(const std::string& what) {
@@ -236,7 +238,10 @@ int lookups(std::uint16_t port, long interval_ms, const std::string& status,
                 why = "closed without an answer";
             }
             ++failed;
-            log_event("lookup of " + name + " failed: " + why);
+            std::string event = "lookup of " + name;
+            event += " failed: ";
+            event += why;
+            log_event(event);
         }
         if (i % 20 == 0 || reply.empty()) {
             report();
