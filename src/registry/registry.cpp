@@ -69,6 +69,46 @@ std::optional<std::uint32_t> Registry::add(wire::NodeInfo node, int fd,
     return creation_for(counter, highest_version);
 }
 
+bool Registry::restore(wire::NodeInfo node, std::uint32_t counter, int fd,
+                       server::Connection* holder) {
+    if (active_.contains(node.name)) {
+        return false;
+    }
+    order_.push_front(
+        ActiveNode{.info = std::move(node), .counter = counter, .fd = fd, .holder = holder});
+    try {
+        active_.emplace(order_.front().info.name, order_.begin());
+    } catch (...) {
+        order_.pop_front();
+        throw;
+    }
+    if (const auto old = old_index_.find(order_.front().info.name); old != old_index_.end()) {
+        const OldList::iterator entry = old->second;
+        old_index_.erase(old);
+        old_.erase(entry);
+    }
+    names_cache_.reset();
+    return true;
+}
+
+bool Registry::restore_old(OldNode node) {
+    if (old_capacity_ == 0 || active_.contains(node.name) || old_index_.contains(node.name)) {
+        return false;
+    }
+    remember_old(std::move(node));
+    return true;
+}
+
+void Registry::remember_old(OldNode node) {
+    if (old_.size() >= old_capacity_) {
+        // Forget the oldest entry entirely, counter included, so no other name inherits it.
+        old_index_.erase(std::string_view{old_.front().name});
+        old_.pop_front();
+    }
+    old_.push_back(std::move(node));
+    old_index_.emplace(old_.back().name, std::prev(old_.end()));
+}
+
 bool Registry::add_static(wire::NodeInfo node) {
     if (active_.contains(node.name)) {
         return false;
@@ -96,14 +136,7 @@ bool Registry::remove(std::string_view name) {
     names_cache_.reset();
 
     if (old_capacity_ > 0) {
-        if (old_.size() >= old_capacity_) {
-            // Forget the oldest entry entirely, counter included, so no other name inherits it.
-            old_index_.erase(std::string_view{old_.front().name});
-            old_.pop_front();
-        }
-        old_.push_back(
-            OldNode{std::move(node->info.name), node->info.port, node->fd, node->counter});
-        old_index_.emplace(old_.back().name, std::prev(old_.end()));
+        remember_old(OldNode{std::move(node->info.name), node->info.port, node->fd, node->counter});
     }
     order_.erase(node);
     return true;

@@ -66,6 +66,13 @@ class Registry {
     // Whether the node may register at all is the caller's business (wire::decode_request).
     std::optional<std::uint32_t> add(wire::NodeInfo node, int fd, server::Connection* holder);
 
+    // A registration handed over by the previous process (docs/differences.md A-RESTART): added
+    // as the newest node with the counter it had there. False if the name is active already.
+    bool restore(wire::NodeInfo node, std::uint32_t counter, int fd, server::Connection* holder);
+    // An old/unused entry handed over, appended as the newest (the capacity still applies).
+    // False if the name is active or already on the list.
+    bool restore_old(OldNode node);
+
     // Adds a static entry after every active node. False if the name is active already.
     bool add_static(wire::NodeInfo node);
 
@@ -109,6 +116,8 @@ class Registry {
     static std::uint32_t bump(std::uint32_t counter);
 
   private:
+    void remember_old(OldNode node);
+
     using ActiveList = std::list<ActiveNode>;
     using OldList = std::list<OldNode>;
 

@@ -10,14 +10,12 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "handover.hpp"
+#include "handover_state.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
 #include "server.hpp"
 #include "static_entries.hpp"
-
-#ifdef EPMDX_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 namespace epmdx::server {
 namespace {
@@ -97,10 +95,69 @@ bool daemonize(Logger& log, bool keep_inherited_descriptors) {
     return true;
 }
 
-void notify_systemd([[maybe_unused]] const char* state) {
-#ifdef EPMDX_HAVE_SYSTEMD
-    sd_notify(0, state);
-#endif
+// The listeners: from systemd, from the previous process, or bound here. names: what each is
+// called when passed on to the next process.
+Listeners take_listeners(asio::io_context& io, const DaemonOptions& options, const ListenPlan& plan,
+                         const InheritedDescriptors& inherited, std::vector<std::string>& names,
+                         Logger& log) {
+    if (options.systemd) {
+        std::vector<int> fds;
+        for (const NamedFd& fd : inherited.systemd_listeners) {
+            fds.push_back(fd.fd);
+            names.push_back(fd.name);
+        }
+        return adopt_listeners(io, fds, "systemd", log);
+    }
+    const auto bound_here = [&](std::size_t count) {
+        names.assign(count, std::string(listener_fd_name));
+    };
+    if (!inherited.handed_listeners.empty()) {
+        Listeners handed = adopt_listeners(io, inherited.handed_listeners, "inherited", log);
+        if (!handed.exit_code) {
+            bound_here(handed.acceptors.size());
+            return handed;
+        }
+        // Unusable: let go of what came, and bind as at any start.
+        for (Acceptor& acceptor : handed.acceptors) {
+            std::error_code ignored;
+            acceptor.close(ignored);
+        }
+        for (const int fd : inherited.handed_listeners) {
+            ::close(fd);
+        }
+        log.printf(0, "handover: the inherited listening sockets are unusable; binding anew");
+    }
+    Listeners opened = open_listeners(io, plan, options.port, log);
+    bound_here(opened.acceptors.size());
+    return opened;
+}
+
+// The state the previous process left: nullopt (with the reason logged) if it is unusable.
+std::optional<HandoverState> take_state(const std::vector<int>& fds, Logger& log) {
+    std::optional<HandoverState> state;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (i > 0) {
+            log.printf(0, "handover: dropped state descriptor %d: only one is read", fds[i]);
+            continue;
+        }
+        std::string error;
+        const std::optional<std::vector<std::uint8_t>> blob = read_sealed_state(fds[i], error);
+        if (blob) {
+            DecodedHandoverState decoded = decode_handover_state(*blob);
+            state = std::move(decoded.state);
+            error = std::move(decoded.error);
+        }
+        if (!state) {
+            log.printf(0, "handover: dropped the state: %s", error.c_str());
+        }
+    }
+    for (const int fd : fds) {
+        ::close(fd);
+    }
+    if (fds.empty()) {
+        log.printf(0, "handover: no state came with the registrations");
+    }
+    return state;
 }
 
 }  // namespace
@@ -108,6 +165,12 @@ void notify_systemd([[maybe_unused]] const char* state) {
 int run_daemon(const DaemonOptions& options) {
     Logger log(options.debug_level);
     (void)std::signal(SIGPIPE, SIG_IGN);
+    // What SIGHUP re-executes: this binary as it was found at start, with the same arguments.
+    std::string image_error;
+    const std::optional<ExecImage> image = capture_exec_image(image_error);
+    InheritedDescriptors inherited = take_inherited_descriptors();
+    // A process re-executed by SIGHUP is the same process: it is already detached.
+    const bool resumed = inherited.from_previous_process();
 
     ListenPlan plan;
     if (!options.systemd) {
@@ -132,18 +195,19 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    if (options.daemonize && !daemonize(log, options.systemd)) {
+    if (options.daemonize && resumed) {
+        log.use_syslog();
+    } else if (options.daemonize && !daemonize(log, options.systemd)) {
         return 1;
     }
 
     const std::size_t descriptor_limit = raise_descriptor_limit(log);
     asio::io_context io(1);
-    Listeners listeners = options.systemd ? adopt_systemd_listeners(io, log)
-                                          : open_listeners(io, plan, options.port, log);
+    std::vector<std::string> listener_names;
+    Listeners listeners = take_listeners(io, options, plan, inherited, listener_names, log);
     if (listeners.exit_code) {
         if (options.systemd) {
-            notify_systemd(
-                ("STATUS=Exited.\nERRNO=" + std::to_string(*listeners.exit_code)).c_str());
+            notify_systemd("STATUS=Exited.\nERRNO=" + std::to_string(*listeners.exit_code));
         }
         return *listeners.exit_code;
     }
@@ -155,11 +219,22 @@ int run_daemon(const DaemonOptions& options) {
 
     Server server(io, options, log, std::move(listeners.acceptors), max_connections);
     server.add_static_entries(std::move(static_file.nodes));
+    if (!inherited.states.empty() || !inherited.registrations.empty()) {
+        const std::optional<HandoverState> state = take_state(inherited.states, log);
+        server.restore(state ? &*state : nullptr, inherited.registrations);
+        if (options.systemd) {
+            clear_fd_store();  // the store must never hold stale copies
+        }
+    }
+    if (image) {
+        server.enable_reexec(*image, std::move(listener_names));
+    } else {
+        log.printf(1, "SIGHUP will not re-execute: %s", image_error.c_str());
+    }
     server.start();
     if (options.systemd) {
-        notify_systemd(("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" +
-                        std::to_string(::getpid()))
-                           .c_str());
+        notify_systemd("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" +
+                       std::to_string(::getpid()));
     }
     io.run();
     if (options.systemd) {

@@ -6,10 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#ifdef EPMDX_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 namespace epmdx::server {
 
 namespace {
@@ -167,30 +163,24 @@ Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint
     return result;
 }
 
-Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
+Listeners adopt_listeners(asio::io_context& io, std::span<const int> fds, const char* source,
+                          Logger& log) {
     Listeners result;
-#ifdef EPMDX_HAVE_SYSTEMD
-    const int count = sd_listen_fds(0);
-    if (count < 0) {
-        log.perror(0, -count, "failed to get the sockets from systemd");
+    if (fds.empty()) {
+        log.printf(0, "%s provides no sockets", source);
         result.exit_code = 1;
         return result;
     }
-    if (count == 0) {
-        log.printf(0, "systemd provides no sockets");
-        result.exit_code = 1;
-        return result;
-    }
-    if (static_cast<std::size_t>(count) > max_systemd_sockets) {
+    if (fds.size() > max_systemd_sockets) {
         log.printf(0, "cannot listen on more than %zu IP addresses", max_systemd_sockets);
         result.exit_code = 1;
         return result;
     }
-    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
+    for (const int fd : fds) {
         sockaddr_storage address{};
         socklen_t length = sizeof address;
         if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-            log.perror(0, errno, "systemd socket %d", fd);
+            log.perror(0, errno, "%s socket %d", source, fd);
             result.exit_code = 1;
             return result;
         }
@@ -203,16 +193,12 @@ Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log) {
             acceptor.non_blocking(true, ec);
         }
         if (ec) {
-            log.printf(0, "cannot use systemd socket %d: %s", fd, ec.message().c_str());
+            log.printf(0, "cannot use %s socket %d: %s", source, fd, ec.message().c_str());
             result.exit_code = 1;
             return result;
         }
         result.acceptors.push_back(std::move(acceptor));
     }
-#else
-    log.printf(0, "this epmdx was built without systemd support");
-    result.exit_code = 1;
-#endif
     return result;
 }
 

@@ -6,6 +6,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,9 @@ struct Listeners {
 Listeners open_listeners(asio::io_context& io, const ListenPlan& plan, std::uint16_t port,
                          Logger& log);
 
-// Socket activation: wraps the descriptors systemd passed (fds 3..3+n-1).
-Listeners adopt_systemd_listeners(asio::io_context& io, Logger& log);
+// Wraps listening sockets passed in: by systemd (socket activation), or by the previous process
+// (docs/differences.md A-RESTART). source names where they came from, in messages.
+Listeners adopt_listeners(asio::io_context& io, std::span<const int> fds, const char* source,
+                          Logger& log);
 
 }  // namespace epmdx::server

@@ -73,6 +73,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       policy_(options.names_access, options.port_please_access),
       deadline_timer_(io),
       termination_signals_(io, SIGTERM, SIGINT),
+      reload_signal_(io),
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
@@ -92,19 +93,32 @@ void Server::add_static_entries(std::vector<wire::NodeInfo> nodes) {
 }
 
 void Server::start() {
+    start_accepting();
+    termination_signals_.async_wait([this](const std::error_code& error, int signal) {
+        if (error) {
+            return;
+        }
+        log_.printf(0, "got signal %d, shutting down", signal);
+        if (signal == SIGTERM && options_.systemd && systemd_notify_available()) {
+            hand_over_to_fd_store();
+        }
+        shutdown();
+    });
+    if (exec_image_) {
+        std::error_code ignored;
+        reload_signal_.add(SIGHUP, ignored);
+        wait_for_reload_signal();
+    }
+    unblock_restart_signals();
+}
+
+void Server::start_accepting() {
     for (Acceptor& acceptor : acceptors_) {
         // The accept loop calls accept4() itself and must never block in it.
         std::error_code ignored;
         acceptor.non_blocking(true, ignored);
         spawn(accept_loop(acceptor));
     }
-    termination_signals_.async_wait([this](const std::error_code& error, int signal) {
-        if (error) {
-            return;
-        }
-        log_.printf(0, "got signal %d, shutting down", signal);
-        shutdown();
-    });
 }
 
 void Server::shutdown() {
@@ -118,6 +132,7 @@ void Server::shutdown() {
     }
     deadline_timer_.cancel();
     termination_signals_.cancel(ignored);
+    reload_signal_.cancel(ignored);
     while (Admission::Entry* oldest = admission_.oldest()) {
         drop_pending(static_cast<Connection&>(*oldest), nullptr);
     }
@@ -160,11 +175,16 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     int accepted_this_turn = 0;
     asio::steady_timer pause(io_);
     std::error_code error;
-    while (!shutting_down_) {
+    ++accept_loops_;
+    struct Ended {
+        int& loops;
+        ~Ended() { --loops; }
+    } ended{accept_loops_};
+    while (!shutting_down_ && !restarting_) {
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            if (shutting_down_) {
+            if (shutting_down_ || restarting_) {
                 break;
             }
         }

@@ -26,6 +26,8 @@
 #include "access.hpp"
 #include "admission.hpp"
 #include "connection.hpp"
+#include "handover.hpp"
+#include "handover_state.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
 #include "options.hpp"
@@ -43,6 +45,13 @@ class Server {
 
     // Before start(): nodes answered for without registering (-static), in file order.
     void add_static_entries(std::vector<wire::NodeInfo> nodes);
+    // Before start(), after add_static_entries(): takes back the registrations the previous
+    // process handed over (docs/differences.md A-RESTART). state is null if none came or it was
+    // unusable; every descriptor in registration_fds is then held or closed.
+    void restore(const HandoverState* state, const std::vector<int>& registration_fds);
+    // Before start(): SIGHUP re-executes image, passing the listeners under these names (one per
+    // acceptor) along with the registrations and the state.
+    void enable_reexec(ExecImage image, std::vector<std::string> listener_names);
     // Starts accepting. io.run() returns once shutdown() has closed everything.
     void start();
     // Closes listeners and every connection, registrations included.
@@ -115,6 +124,16 @@ class Server {
     bool drop_if_peer_gone(const Registry::ActiveNode& holder);
     void log_node_table();
 
+    // ---- Handing over to the next process (handover.cpp does the I/O) ----
+    void start_accepting();
+    // The registry as the next process needs it, and the descriptors holding registrations.
+    HandoverState state_to_hand_over(std::vector<int>& registration_fds) const;
+    // SIGTERM under systemd: registrations and state into systemd's descriptor store.
+    void hand_over_to_fd_store();
+    // SIGHUP: stop accepting, let pending requests finish, re-execute; on failure serve on.
+    asio::awaitable<void> restart_in_place();
+    void wait_for_reload_signal();
+
     asio::io_context& io_;
     const DaemonOptions& options_;
     Logger& log_;
@@ -125,8 +144,13 @@ class Server {
 
     asio::steady_timer deadline_timer_;
     asio::signal_set termination_signals_;
+    asio::signal_set reload_signal_;
     bool deadline_timer_armed_ = false;
     bool shutting_down_ = false;
+    std::optional<ExecImage> exec_image_;
+    std::vector<std::string> listener_names_;
+    bool restarting_ = false;  // between SIGHUP and execve: accept loops stopped
+    int accept_loops_ = 0;     // running
     // A descriptor held in reserve: when accept() runs out, freeing it shows whether a client is
     // really waiting, and takes that client.
     int spare_fd_ = -1;

@@ -1,0 +1,91 @@
+// The I/O of handing registrations over to the next process (docs/differences.md A-RESTART):
+// descriptors inherited the systemd way (LISTEN_FDS), the state blob in a sealed memfd, checks
+// of a handed-over socket, systemd's descriptor store, and re-executing the binary in place.
+// What the blob holds and what is restored from it is decided in handover_state.hpp.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace epmdx::server {
+
+// LISTEN_FDNAMES names. Any other name is a listening socket from systemd's socket unit.
+inline constexpr std::string_view state_fd_name = "epmdx-state";
+inline constexpr std::string_view registration_fd_name = "registration";
+inline constexpr std::string_view listener_fd_name = "epmdx-listen";
+// The kernel's limit on descriptors in one message (SCM_MAX_FD).
+inline constexpr std::size_t fd_store_batch = 253;
+
+struct NamedFd {
+    int fd = -1;
+    std::string name;
+};
+
+// What LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES pass to this process, sorted by name. Each
+// descriptor gets FD_CLOEXEC, and the variables are removed from the environment.
+struct InheritedDescriptors {
+    std::vector<NamedFd> systemd_listeners;  // from the socket unit, in order
+    std::vector<int> handed_listeners;       // epmdx-listen
+    std::vector<int> registrations;
+    std::vector<int> states;  // epmdx-state: one, normally
+
+    // Something a previous epmdx process handed over.
+    bool from_previous_process() const {
+        return !handed_listeners.empty() || !registrations.empty() || !states.empty();
+    }
+};
+InheritedDescriptors take_inherited_descriptors();
+
+// The blob in a memfd sealed against any change; -1 and error set on failure.
+int seal_state(std::string_view blob, std::string& error);
+// The contents of a sealed memfd; nullopt and error set if fd is not one or cannot be read.
+std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error);
+
+// A handed-over registration socket: its identity and peer if it is a connected TCP socket.
+struct RegistrationSocket {
+    std::uint64_t inode = 0;
+    sockaddr_storage peer{};
+    socklen_t peer_length = 0;
+    std::string problem;  // empty if usable
+};
+RegistrationSocket check_registration_socket(int fd);
+// fstat(fd).st_ino: the same in every process holding the socket.
+std::uint64_t socket_inode(int fd);
+
+// The binary to re-execute on SIGHUP, fixed at start: the path /proc/self/exe resolves to then
+// (an upgrade replaces that file) and the arguments the process was started with.
+struct ExecImage {
+    std::string path;
+    std::vector<std::string> argv;
+    unsigned char elf_class = 0;  // this process's own, from its binary at start
+    std::uint16_t elf_machine = 0;
+};
+// nullopt and error set if this process's own binary or arguments cannot be read.
+std::optional<ExecImage> capture_exec_image(std::string& error);
+// Why the binary now at image.path cannot replace this process, or "" if it can.
+std::string check_exec_image(const ExecImage& image);
+// Signals are blocked from just before execve until the new image handles them (a SIGHUP or
+// SIGTERM in between would otherwise end it): this unblocks them, once it does.
+void unblock_restart_signals();
+// Re-executes image with fds passed as LISTEN_FDS (moved to 3, 4, ... in order) and named in
+// LISTEN_FDNAMES. Returns only if that failed, with the reason; every descriptor is then as
+// it was before.
+std::string reexec(const ExecImage& image, std::span<const NamedFd> fds);
+
+// Under systemd (NOTIFY_SOCKET set): whether there is a manager to notify at all.
+bool systemd_notify_available();
+void notify_systemd(const std::string& state);
+// Stores the registrations (FDNAME=registration, in batches of fd_store_batch) and then the
+// state memfd (FDNAME=epmdx-state) in systemd's descriptor store and waits until systemd has
+// read them. Returns "" or why not.
+std::string store_in_fd_store(std::span<const int> registrations, int state_fd);
+// Empties the store of both names: what it held has been taken back.
+void clear_fd_store();
+
+}  // namespace epmdx::server

@@ -1,0 +1,184 @@
+// Registrations that outlive the process (docs/differences.md A-RESTART): taking them back at
+// start, handing them to systemd's descriptor store on SIGTERM, and re-executing in place on
+// SIGHUP. The blob and the decisions are in handover_state.cpp, the system calls in handover.cpp.
+#include <unistd.h>
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <csignal>
+
+#include "server.hpp"
+
+namespace epmdx::server {
+
+void Server::restore(const HandoverState* state, const std::vector<int>& registration_fds) {
+    std::vector<OfferedSocket> offered;
+    std::vector<RegistrationSocket> checked;
+    std::size_t dropped = 0;
+    for (const int fd : registration_fds) {
+        RegistrationSocket socket = check_registration_socket(fd);
+        if (!socket.problem.empty()) {
+            log_.printf(0, "handover: dropped descriptor %d: %s", fd, socket.problem.c_str());
+            ::close(fd);
+            ++dropped;
+            continue;
+        }
+        offered.push_back({fd, socket.inode});
+        checked.push_back(socket);
+    }
+    const RestorePlan plan = plan_restore(state, offered, [this](std::string_view name) {
+        const Registry::ActiveNode* node = registry_.find(name);
+        return node != nullptr && node->is_static;
+    });
+    for (const std::string& line : plan.dropped) {
+        log_.printf(0, "handover: dropped %s", line.c_str());
+    }
+    dropped += plan.dropped.size();
+    for (const int fd : plan.to_close) {
+        ::close(fd);
+    }
+    // Oldest first, so that the newest ends up first, as it was.
+    for (auto kept = plan.kept.rbegin(); kept != plan.kept.rend(); ++kept) {
+        const HandoverState::Registration& entry = state->registrations[kept->registration];
+        const auto socket =
+            std::find_if(offered.begin(), offered.end(),
+                         [fd = kept->fd](const OfferedSocket& s) { return s.fd == fd; });
+        const RegistrationSocket& identity =
+            checked[static_cast<std::size_t>(socket - offered.begin())];
+        const asio::ip::address peer = address_of(identity.peer, identity.peer_length);
+        std::unique_ptr<Connection> conn = make_connection(kept->fd, peer);
+        if (!conn) {
+            log_.printf(0, "handover: dropped registration %s: its socket cannot be used",
+                        entry.node.name.c_str());
+            ++dropped;
+            continue;
+        }
+        admission_.leave_pending(*conn);
+        const std::string& name = entry.node.name;
+        registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
+        log_.printf(1, "handover: kept %s at port %d, creation %u", name.c_str(), entry.node.port,
+                    Registry::creation_for(entry.counter, entry.node.highest_version));
+        hold_registration(std::move(conn), name);
+    }
+    std::size_t old_kept = 0;
+    for (const std::size_t index : plan.old_kept) {
+        const HandoverState::OldEntry& entry = state->old[index];
+        old_kept +=
+            registry_.restore_old({entry.name, entry.port, entry.fd, entry.counter}) ? 1 : 0;
+    }
+    log_.printf(0,
+                "took over %zu registrations and %zu old/unused entries from the previous "
+                "process; dropped %zu",
+                registry_.registered_count(), old_kept, dropped);
+    log_node_table();
+}
+
+void Server::enable_reexec(ExecImage image, std::vector<std::string> listener_names) {
+    exec_image_ = std::move(image);
+    listener_names_ = std::move(listener_names);
+}
+
+HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) const {
+    HandoverState state;
+    registry_.for_each_active([&](const Registry::ActiveNode& node) {
+        if (node.holder == nullptr || !node.holder->socket.is_open()) {
+            return;  // a static entry: it comes from the file again
+        }
+        const int fd = node.holder->socket.native_handle();
+        state.registrations.push_back({node.info, node.counter, socket_inode(fd)});
+        registration_fds.push_back(fd);
+    });
+    registry_.for_each_old([&](const Registry::OldNode& node) {
+        state.old.push_back({node.name, node.port, node.fd, node.counter});
+    });
+    return state;
+}
+
+void Server::hand_over_to_fd_store() {
+    std::vector<int> fds;
+    const HandoverState state = state_to_hand_over(fds);
+    std::string error;
+    const int state_fd = seal_state(encode_handover_state(state), error);
+    if (state_fd >= 0) {
+        error = store_in_fd_store(fds, state_fd);
+        ::close(state_fd);
+    }
+    if (!error.empty()) {
+        log_.printf(0, "cannot hand the registrations over to systemd: %s", error.c_str());
+        return;
+    }
+    // Closing ours then sends no FIN: systemd holds a copy of each.
+    log_.printf(0, "handed %zu registrations over to systemd's descriptor store", fds.size());
+}
+
+void Server::wait_for_reload_signal() {
+    reload_signal_.async_wait([this](const std::error_code& error, int) {
+        if (error || shutting_down_) {
+            return;
+        }
+        spawn(restart_in_place());
+    });
+}
+
+asio::awaitable<void> Server::restart_in_place() {
+    const ExecImage& image = *exec_image_;
+    if (std::string problem = check_exec_image(image); !problem.empty()) {
+        log_.printf(0, "got SIGHUP, but cannot re-execute %s: %s; still serving",
+                    image.path.c_str(), problem.c_str());
+        wait_for_reload_signal();
+        co_return;
+    }
+    log_.printf(0, "got SIGHUP, re-executing %s with %zu registrations", image.path.c_str(),
+                registry_.registered_count());
+    if (options_.systemd) {
+        notify_systemd("RELOADING=1");
+    }
+    // Stop accepting (new connections wait in the listeners' backlog, which the next process
+    // inherits) and give requests already accepted a moment to be answered.
+    restarting_ = true;
+    std::error_code ignored;
+    for (Acceptor& acceptor : acceptors_) {
+        acceptor.cancel(ignored);
+    }
+    constexpr auto drain_limit = std::chrono::milliseconds(100);
+    const auto give_up = Clock::now() + drain_limit;
+    asio::steady_timer tick(io_);
+    do {
+        tick.expires_after(std::chrono::milliseconds(1));
+        co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    } while ((accept_loops_ > 0 || admission_.oldest() != nullptr) && Clock::now() < give_up &&
+             !shutting_down_);
+    if (shutting_down_) {
+        co_return;
+    }
+    while (Admission::Entry* oldest = admission_.oldest()) {
+        drop_pending(static_cast<Connection&>(*oldest), nullptr);
+    }
+
+    std::vector<int> registration_fds;
+    const HandoverState state = state_to_hand_over(registration_fds);
+    std::string error;
+    const int state_fd = seal_state(encode_handover_state(state), error);
+    if (state_fd >= 0) {
+        std::vector<NamedFd> passed;
+        passed.reserve(acceptors_.size() + registration_fds.size() + 1);
+        for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+            passed.push_back({acceptors_[i].native_handle(), listener_names_[i]});
+        }
+        for (const int fd : registration_fds) {
+            passed.push_back({fd, std::string(registration_fd_name)});
+        }
+        passed.push_back({state_fd, std::string(state_fd_name)});
+        error = reexec(image, passed);  // returns only if it failed
+        ::close(state_fd);
+    }
+    log_.printf(0, "cannot re-execute %s: %s; still serving", image.path.c_str(), error.c_str());
+    if (options_.systemd) {
+        notify_systemd("READY=1");
+    }
+    restarting_ = false;
+    start_accepting();
+    wait_for_reload_signal();
+}
+
+}  // namespace epmdx::server
