@@ -5,12 +5,14 @@
 //       registers PREFIX0..PREFIX<COUNT-1> (one connection each, as a node does), then holds the
 //       connections open until SIGTERM, noting every one that sees EOF or an error.
 //   epmdx-restart-client lookups PORT INTERVAL_MS STATUS_FILE NAME...
-//       looks the names up in turn (PORT_PLEASE2, one connection per lookup, 2 s to answer)
-//       every INTERVAL_MS until SIGTERM, counting the lookups that did not find the node.
+//       looks the names up in turn (PORT_PLEASE2, one connection per lookup, 5 s to answer)
+//       every INTERVAL_MS until SIGTERM, counting the lookups that did not find the node and
+//       noting the slowest answer. (An Erlang node gives a whole connection set-up, lookup
+//       included, 7 s: net_setuptime.)
 //
 // STATUS_FILE always holds one line of key=value pairs, replaced whole (rename) when it changes:
-// "registered=N eof=K" or "ok=N failed=M". Each EOF and each failed lookup is also logged to
-// stderr with the time.
+// "registered=N eof=K" or "ok=N failed=M slowest_ms=T". Each EOF and each failed lookup is also
+// logged to stderr with the time.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -19,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -88,14 +91,14 @@ std::string alive2_request(const std::string& name, unsigned port) {
     return frame(body);
 }
 
-// A blocking connection to 127.0.0.1:port with 2 s for connect, each send and each receive;
+// A blocking connection to 127.0.0.1:port with 5 s for connect, each send and each receive;
 // -1 if it cannot be made.
 int connect_to(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
     }
-    timeval timeout{2, 0};
+    timeval timeout{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     sockaddr_in address{};
@@ -137,7 +140,7 @@ std::string receive(int fd, std::size_t size, std::string& why) {
             return {};
         }
         if (n < 0) {
-            why = errno == EAGAIN ? std::string("no answer in 2 s") : std::strerror(errno);
+            why = errno == EAGAIN ? std::string("no answer in 5 s") : std::strerror(errno);
             return {};
         }
         reply.append(buffer, static_cast<std::size_t>(n));
@@ -212,13 +215,16 @@ int lookups(std::uint16_t port, long interval_ms, const std::string& status,
             const std::vector<std::string>& names) {
     std::size_t ok = 0;
     std::size_t failed = 0;
+    std::chrono::milliseconds slowest{0};
     const auto report = [&] {
-        write_status(status, "ok=" + std::to_string(ok) + " failed=" + std::to_string(failed));
+        write_status(status, "ok=" + std::to_string(ok) + " failed=" + std::to_string(failed) +
+                                 " slowest_ms=" + std::to_string(slowest.count()));
     };
     report();
     for (std::size_t i = 0; stop_requested == 0; ++i) {
         const std::string& name = names[i % names.size()];
         std::string why = "cannot connect";
+        const auto sent = std::chrono::steady_clock::now();
         const int fd = connect_to(port);
         std::string reply;
         if (fd >= 0) {
@@ -231,6 +237,8 @@ int lookups(std::uint16_t port, long interval_ms, const std::string& status,
         }
         if (reply.size() >= 2 && reply[0] == 'w' && reply[1] == 0) {
             ++ok;
+            slowest = std::max(slowest, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - sent));
         } else {
             if (!reply.empty()) {
                 why = "not found";
