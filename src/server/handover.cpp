@@ -71,13 +71,19 @@ struct ElfIdentity {
 // The ELF identification of the file at path, or why there is none.
 std::optional<ElfIdentity> read_elf_identity(const std::string& path, std::string& error) {
     std::ifstream file(path, std::ios::binary);
-    unsigned char header[EI_NIDENT + 4] = {};
-    if (!file.read(reinterpret_cast<char*>(header), sizeof header)) {
-        error = file.is_open() ? "too short to be an ELF binary" : "cannot be read";
+    if (!file.is_open()) {
+        error = "cannot be read";
         return std::nullopt;
     }
-    if (std::memcmp(header, ELFMAG, SELFMAG) != 0) {
+    unsigned char header[EI_NIDENT + 4] = {};
+    file.read(reinterpret_cast<char*>(header), sizeof header);
+    const auto got = static_cast<std::size_t>(file.gcount());
+    if (got < SELFMAG || std::memcmp(header, ELFMAG, SELFMAG) != 0) {
         error = "not an ELF binary";
+        return std::nullopt;
+    }
+    if (got < sizeof header) {
+        error = "too short to be an ELF binary";
         return std::nullopt;
     }
     ElfIdentity identity{header[EI_CLASS], header[EI_DATA], 0};
@@ -132,13 +138,15 @@ InheritedDescriptors take_inherited_descriptors() {
     if (!pid || !count || *pid != ::getpid() || *count > INT_MAX - first_passed_fd) {
         return result;  // meant for another process, as sd_listen_fds decides
     }
+    if (*count == 0) {
+        return result;
+    }
+    // One call for all of them: with tens of thousands of registrations, one per descriptor
+    // would be a noticeable part of the restart.
+    ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
+                  CLOSE_RANGE_CLOEXEC);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
-        const int flags = ::fcntl(fd, F_GETFD);
-        if (flags < 0) {
-            continue;
-        }
-        ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         const std::string name =
             static_cast<std::size_t>(i) < names.size() ? names[i] : std::string("unknown");
         if (name == state_fd_name) {
@@ -221,26 +229,29 @@ std::uint64_t socket_inode(int fd) {
 }
 
 RegistrationSocket check_registration_socket(int fd) {
+    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones.
     RegistrationSocket socket;
+    const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
+    socket.peer_length = sizeof socket.peer;
+    if (info && info->tcpi_state == TCP_ESTABLISHED &&
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+        socket.inode = socket_inode(fd);
+        return socket;
+    }
+    // Otherwise say what it is instead.
     const auto type = socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
     const auto domain = socket_option<int>(fd, SOL_SOCKET, SO_DOMAIN);
-    const auto protocol = socket_option<int>(fd, SOL_SOCKET, SO_PROTOCOL);
-    if (!type || !domain || !protocol) {
+    if (!type || !domain) {
         socket.problem = "not a socket";
-    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) ||
-               *protocol != IPPROTO_TCP) {
+    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) || !info) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
-    } else if (socket.peer_length = sizeof socket.peer;
-               ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) !=
-               0) {
+    } else if (info->tcpi_state == TCP_ESTABLISHED) {
         socket.problem = "not connected";
-    } else if (const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-               !info || info->tcpi_state != TCP_ESTABLISHED) {
-        socket.problem = "its connection is no longer established (the peer closed it)";
     } else {
-        socket.inode = socket_inode(fd);
+        socket.problem = "its connection is no longer established (the peer closed it)";
     }
     return socket;
 }
@@ -299,7 +310,28 @@ std::string check_exec_image(const ExecImage& image) {
 }
 
 std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
-    // Everything that allocates comes first: from the first dup2 on, only system calls.
+    // The passed descriptors go to first..end-1, in any order (each is named). One that is
+    // there already keeps its place, so that even with tens of thousands of registrations only
+    // the few others in that range (the event loop's own descriptors) are moved: they are set
+    // aside above end and put back if execve fails.
+    const int end = first_passed_fd + static_cast<int>(fds.size());
+    std::vector<const NamedFd*> slots(fds.size(), nullptr);
+    std::vector<const NamedFd*> to_move;
+    for (const NamedFd& fd : fds) {
+        if (fd.fd >= first_passed_fd && fd.fd < end) {
+            slots[static_cast<std::size_t>(fd.fd - first_passed_fd)] = &fd;
+        } else {
+            to_move.push_back(&fd);
+        }
+    }
+    for (const NamedFd*& slot : slots) {
+        if (slot == nullptr) {
+            slot = to_move.back();
+            to_move.pop_back();
+        }
+    }
+
+    // Everything that allocates comes first: from the first move on, only system calls.
     std::vector<std::string> environment;
     for (char** entry = environ; *entry != nullptr; ++entry) {
         const std::string_view variable(*entry);
@@ -309,8 +341,8 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         }
     }
     std::string names;
-    for (const NamedFd& fd : fds) {
-        names += (names.empty() ? "" : ":") + fd.name;
+    for (const NamedFd* slot : slots) {
+        names += (names.empty() ? "" : ":") + slot->name;
     }
     environment.push_back("LISTEN_PID=" + std::to_string(::getpid()));
     environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
@@ -327,86 +359,72 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
     }
     argv.push_back(nullptr);
 
-    // The passed descriptors go to first..end-1. What sits there now (the event loop's own
-    // descriptors, sockets) is set aside above end, and the passed ones that sit there are
-    // copied above end first, so that nothing is lost if execve fails.
-    const int end = first_passed_fd + static_cast<int>(fds.size());
-    std::vector<int> sources(fds.size(), -1);
-    struct SetAside {
-        int target;
-        int copy;
-        int flags;
+    // What each target held before: its flags, and a copy if it had to make room.
+    struct Before {
+        int flags = -1;  // -1: the target was free
+        int copy = -1;
     };
-    std::vector<SetAside> set_aside;
-    set_aside.reserve(fds.size());
+    std::vector<Before> before(fds.size());
     int error = 0;
-    const auto put_back = [&] {
-        for (int target = first_passed_fd; target < end; ++target) {
-            auto found = std::find_if(set_aside.begin(), set_aside.end(),
-                                      [target](const SetAside& s) { return s.target == target; });
-            if (found != set_aside.end()) {
-                ::dup2(found->copy, target);
-                ::fcntl(target, F_SETFD, found->flags);
-            } else {
-                ::close(target);
+    std::size_t done = 0;
+    for (; done < slots.size(); ++done) {
+        const int target = first_passed_fd + static_cast<int>(done);
+        Before& saved = before[done];
+        if (slots[done]->fd == target) {
+            // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
+            // process has it (accept4, memfd_create and take_inherited_descriptors set it).
+            saved.flags = FD_CLOEXEC;
+            if (::fcntl(target, F_SETFD, 0) != 0) {
+                error = errno;
+                break;
+            }
+            continue;
+        }
+        saved.flags = ::fcntl(target, F_GETFD);
+        if (saved.flags >= 0) {
+            saved.copy = ::fcntl(target, F_DUPFD_CLOEXEC, end);
+            if (saved.copy < 0) {
+                error = errno;
+                break;
             }
         }
-        for (const SetAside& saved : set_aside) {
-            ::close(saved.copy);
-        }
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            if (sources[i] != fds[i].fd && sources[i] >= 0) {
-                ::close(sources[i]);
+        // dup2 leaves FD_CLOEXEC clear on the target: exactly the passed ones are inherited.
+        if (::dup2(slots[done]->fd, target) < 0) {
+            error = errno;
+            if (saved.copy >= 0) {
+                ::close(saved.copy);
+                saved.copy = -1;
             }
-        }
-    };
-    for (std::size_t i = 0; i < fds.size() && error == 0; ++i) {
-        sources[i] = fds[i].fd < end ? ::fcntl(fds[i].fd, F_DUPFD_CLOEXEC, end) : fds[i].fd;
-        if (sources[i] < 0) {
-            error = errno;
-        }
-    }
-    for (int target = first_passed_fd; target < end && error == 0; ++target) {
-        const int flags = ::fcntl(target, F_GETFD);
-        if (flags < 0) {
-            continue;  // free
-        }
-        const int copy = ::fcntl(target, F_DUPFD_CLOEXEC, end);
-        if (copy < 0) {
-            error = errno;
             break;
-        }
-        set_aside.push_back({target, copy, flags});
-    }
-    if (error != 0) {
-        // Nothing has moved yet: only the copies go.
-        for (const SetAside& saved : set_aside) {
-            ::close(saved.copy);
-        }
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            if (sources[i] >= 0 && sources[i] != fds[i].fd) {
-                ::close(sources[i]);
-            }
-        }
-        return "cannot move the descriptors to pass: " + errno_text(error);
-    }
-    for (std::size_t i = 0; i < fds.size() && error == 0; ++i) {
-        // dup2 leaves FD_CLOEXEC clear on the target: exactly these are inherited.
-        if (::dup2(sources[i], first_passed_fd + static_cast<int>(i)) < 0) {
-            error = errno;
         }
     }
     if (error == 0) {
         ::close_range(static_cast<unsigned int>(end), ~0U, CLOSE_RANGE_CLOEXEC);
         const sigset_t signals = restart_signals();
-        sigset_t before;
-        ::sigprocmask(SIG_BLOCK, &signals, &before);
+        sigset_t mask_before;
+        ::sigprocmask(SIG_BLOCK, &signals, &mask_before);
         ::execve(image.path.c_str(), argv.data(), envp.data());
         error = errno;
-        ::sigprocmask(SIG_SETMASK, &before, nullptr);
+        ::sigprocmask(SIG_SETMASK, &mask_before, nullptr);
     }
-    put_back();
-    return errno_text(error);
+    // Put back what was moved: targets first..first+done-1 (and the one that failed midway).
+    for (std::size_t i = 0; i < std::min(done + 1, slots.size()); ++i) {
+        const int target = first_passed_fd + static_cast<int>(i);
+        const Before& saved = before[i];
+        if (slots[i]->fd == target) {
+            if (saved.flags >= 0) {
+                ::fcntl(target, F_SETFD, saved.flags);
+            }
+        } else if (saved.copy >= 0) {
+            ::dup2(saved.copy, target);
+            ::fcntl(target, F_SETFD, saved.flags);
+            ::close(saved.copy);
+        } else if (saved.flags < 0 && i < done) {
+            ::close(target);  // it was free
+        }
+    }
+    return done < slots.size() ? "cannot move the descriptors to pass: " + errno_text(error)
+                               : errno_text(error);
 }
 
 bool systemd_notify_available() {

@@ -6,6 +6,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <csignal>
+#include <unordered_map>
 
 #include "server.hpp"
 
@@ -13,7 +14,7 @@ namespace epmdx::server {
 
 void Server::restore(const HandoverState* state, const std::vector<int>& registration_fds) {
     std::vector<OfferedSocket> offered;
-    std::vector<RegistrationSocket> checked;
+    std::unordered_map<int, RegistrationSocket> checked;  // by descriptor
     std::size_t dropped = 0;
     for (const int fd : registration_fds) {
         RegistrationSocket socket = check_registration_socket(fd);
@@ -24,7 +25,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         offered.push_back({fd, socket.inode});
-        checked.push_back(socket);
+        checked.emplace(fd, socket);
     }
     const RestorePlan plan = plan_restore(state, offered, [this](std::string_view name) {
         const Registry::ActiveNode* node = registry_.find(name);
@@ -40,11 +41,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
     // Oldest first, so that the newest ends up first, as it was.
     for (auto kept = plan.kept.rbegin(); kept != plan.kept.rend(); ++kept) {
         const HandoverState::Registration& entry = state->registrations[kept->registration];
-        const auto socket =
-            std::find_if(offered.begin(), offered.end(),
-                         [fd = kept->fd](const OfferedSocket& s) { return s.fd == fd; });
-        const RegistrationSocket& identity =
-            checked[static_cast<std::size_t>(socket - offered.begin())];
+        const RegistrationSocket& identity = checked.at(kept->fd);
         const asio::ip::address peer = address_of(identity.peer, identity.peer_length);
         std::unique_ptr<Connection> conn = make_connection(kept->fd, peer);
         if (!conn) {

@@ -4,7 +4,12 @@
 #include <signal.h>
 
 #include <chrono>
+#include <algorithm>
 #include <iostream>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "erlang_node.hpp"
@@ -160,6 +165,79 @@ TEST(ErlangNodes, LiveNodeRegistersAgainAfterEpmdxRestarts) {
     std::cout << "re-registered " << after_sigkill->count() << " ms after SIGKILL, "
               << after_kill_request->count() << " ms after -kill\n";
     EXPECT_TRUE(survivor.process().running());
+}
+
+// An -eval that, every 200 ms, drops the connection to `target` and pings it again (so each
+// round looks it up in the port mapper), printing "round N ping=pong creation=C".
+std::string ping_loop_eval(const std::string& target_name) {
+    return "Target = '" + target_name + "@localhost'," +
+           "Loop = fun Loop(N) ->"
+           "           erlang:disconnect_node(Target),"
+           "           Ping = net_adm:ping(Target),"
+           "           io:format(\"round ~p ping=~p creation=~p~n\","
+           "                     [N, Ping, erlang:system_info(creation)]),"
+           "           timer:sleep(200),"
+           "           Loop(N + 1)"
+           "       end,"
+           "spawn(fun() -> Loop(0) end).";
+}
+
+// The "round" lines a ping_loop_eval node printed: (ping, creation) in order.
+std::vector<std::pair<std::string, std::string>> rounds(const std::string& output) {
+    std::vector<std::pair<std::string, std::string>> found;
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) {
+        const std::size_t ping = line.find(" ping=");
+        const std::size_t creation = line.find(" creation=");
+        if (line.starts_with("round ") && ping != std::string::npos &&
+            creation != std::string::npos) {
+            found.emplace_back(line.substr(ping + 6, creation - ping - 6),
+                               line.substr(creation + 10));
+        }
+    }
+    return found;
+}
+
+// SIGHUP re-executes epmdx with the registrations it holds (docs/differences.md A-RESTART):
+// the nodes notice nothing, keep their creation, and keep finding each other through it.
+TEST(ErlangNodes, NodesKeepTheirRegistrationAcrossASighup) {
+    Daemon daemon = Daemon::start(DaemonKind::epmdx);
+    ErlNode alpha(daemon.port(), "alpha", ping_loop_eval("beta"));
+    ErlNode beta(daemon.port(), "beta", ping_loop_eval("alpha"));
+    ASSERT_TRUE(wait_for_nodes(daemon.port(), {"alpha", "beta"})) << daemon.log();
+    const std::string names_before = round_trip(daemon.port(), names_request());
+    ASSERT_FALSE(alpha.wait_for_line("round 8 ping=pong", 20s).empty()) << alpha.output();
+    ASSERT_FALSE(beta.wait_for_line("round 8 ping=pong", 20s).empty()) << beta.output();
+
+    for (int restart = 1; restart <= 2; ++restart) {
+        daemon.process().signal(SIGHUP);
+        const auto deadline = Clock::now() + 10s;
+        while (daemon.log().find("took over 2 registrations") == std::string::npos &&
+               Clock::now() < deadline) {
+            std::this_thread::sleep_for(20ms);
+        }
+        std::this_thread::sleep_for(300ms);
+    }
+    const std::string round = "round " + std::to_string(rounds(alpha.output()).size() + 8);
+    ASSERT_FALSE(alpha.wait_for_line(round, 20s).empty()) << alpha.output();
+    ASSERT_FALSE(beta.wait_for_line(round, 20s).empty()) << beta.output();
+    const std::string log = daemon.log();
+    const std::string took_over = "took over 2 registrations";
+    EXPECT_NE(log.find(took_over, log.find(took_over) + 1), std::string::npos) << log;
+
+    for (ErlNode* node : {&alpha, &beta}) {
+        const auto seen = rounds(node->output());
+        const auto first_pong = std::find_if(seen.begin(), seen.end(),
+                                             [](const auto& r) { return r.first == "pong"; });
+        ASSERT_NE(first_pong, seen.end());
+        for (auto r = first_pong; r != seen.end(); ++r) {
+            EXPECT_EQ(r->first, "pong") << node->output();
+            EXPECT_EQ(r->second, first_pong->second) << node->output();
+        }
+    }
+    EXPECT_EQ(round_trip(daemon.port(), names_request()), names_before);
+    EXPECT_TRUE(alpha.process().running());
+    EXPECT_TRUE(beta.process().running());
 }
 
 // The epmdx CLI is a drop-in for OTP's: against OTP's own daemon with real nodes it prints
