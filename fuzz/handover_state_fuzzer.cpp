@@ -46,15 +46,17 @@ void check(std::span<const std::uint8_t> blob) {
         return;
     }
     const std::string again = server::encode_handover_state(*decoded.state);
-    require(again.size() == blob.size() &&
-                std::equal(again.begin(), again.end(), blob.begin(),
-                           [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; }),
+    require(again.size() == blob.size() && std::equal(again.begin(), again.end(), blob.begin(),
+                                                      [](char a, std::uint8_t b) {
+                                                          return static_cast<std::uint8_t>(a) == b;
+                                                      }),
             "a decoded blob encodes back to the same bytes");
 
     // Offer a socket for every other registration's inode, plus one nobody names.
     std::vector<server::OfferedSocket> sockets;
     for (std::size_t i = 0; i < decoded.state->registrations.size(); i += 2) {
-        sockets.push_back({static_cast<int>(100 + i), decoded.state->registrations[i].socket_inode});
+        sockets.push_back(
+            {static_cast<int>(100 + i), decoded.state->registrations[i].socket_inode});
     }
     sockets.push_back({99, 0xFFFFFFFFFFFFFFFFULL});
     const server::RestorePlan plan = server::plan_restore(
@@ -75,7 +77,8 @@ void check(std::span<const std::uint8_t> blob) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
+    const std::uint8_t* data, std::size_t size) {
     const std::span<const std::uint8_t> input(data, size);
     if (!input.empty() && (input[0] & 1) != 0) {
         check(with_valid_header(input.subspan(1)));

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh SECONDS
-# Builds the libFuzzer targets with clang in build-fuzz and runs each for SECONDS on a scratch
-# copy of its corpus, so the repository corpora are never modified: request_fuzzer (the wire
-# format) on fuzz/corpus, handover_state_fuzzer (the state handed to the next process) on
-# fuzz/corpus_handover. Exits non-zero on a crash; the crashing input is left in
+# Builds the libFuzzer targets with clang in build-fuzz and runs them one after the other within
+# SECONDS in all: the wire-format fuzzer for half of it on a scratch copy of fuzz/corpus, the
+# metrics listener's HTTP parser for a quarter on one of fuzz/http_corpus, and the state handed
+# to the next process for the rest on one of fuzz/corpus_handover, so the repository corpora are
+# never modified. Exits non-zero on a crash; the crashing input is left in
 # build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
@@ -13,21 +14,21 @@ build=$root/build-fuzz
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
     -DEPMDX_FUZZ=ON -DEPMDX_TESTS=OFF -DEPMDX_BENCH=OFF
-cmake --build "$build" --target request_fuzzer handover_state_fuzzer
+cmake --build "$build" --target request_fuzzer http_fuzzer handover_state_fuzzer
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$build/fuzz-artifacts"
 
-# fuzz NAME CORPUS MAX_LEN
-fuzz() {
-    local name=$1 corpus=$scratch/$1 log="$build/$1.log" status=0
-    mkdir -p "$corpus"
-    cp "$root/fuzz/$2"/* "$corpus"/
-    # The progress lines go to a log (tens of thousands of them); its tail is shown, and all
-    # of it when the fuzzer fails.
-    "$build/fuzz/$name" -max_total_time="$seconds" -max_len="$3" -print_final_stats=1 \
-        -artifact_prefix="$build/fuzz-artifacts/$name-" "$corpus" >"$log" 2>&1 || status=$?
+# run_fuzzer NAME CORPUS SECONDS MAX_LEN: the progress lines go to a log (tens of thousands of
+# them); its tail is shown, and all of it when the fuzzer fails.
+run_fuzzer() {
+    local name=$1 corpus=$2 time=$3 max_len=$4
+    local log="$build/$name.log" status=0
+    mkdir -p "$scratch/$name"
+    cp "$corpus"/* "$scratch/$name"/
+    "$build/fuzz/$name" -max_total_time="$time" -max_len="$max_len" -print_final_stats=1 \
+        -artifact_prefix="$build/fuzz-artifacts/" "$scratch/$name" >"$log" 2>&1 || status=$?
     if ((status != 0)); then
         cat "$log"
     else
@@ -36,7 +37,15 @@ fuzz() {
     return "$status"
 }
 
-# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it. A state blob with a few
-# dozen entries fits in 16 KiB.
-fuzz request_fuzzer corpus 4096
-fuzz handover_state_fuzzer corpus_handover 16384
+http_seconds=$((seconds / 4 > 0 ? seconds / 4 : 1))
+handover_seconds=$http_seconds
+request_seconds=$((seconds - 2 * http_seconds > 0 ? seconds - 2 * http_seconds : 1))
+status=0
+# The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it.
+run_fuzzer request_fuzzer "$root/fuzz/corpus" "$request_seconds" 4096 || status=$?
+# Past the 8 KiB limit on a request head, so that the limit itself is exercised.
+run_fuzzer http_fuzzer "$root/fuzz/http_corpus" "$http_seconds" 9000 || status=$?
+# A state blob with a few dozen entries fits in 16 KiB.
+run_fuzzer handover_state_fuzzer "$root/fuzz/corpus_handover" "$handover_seconds" 16384 ||
+    status=$?
+exit "$status"

@@ -12,6 +12,7 @@ packages=(
   iproute2 procps                      # network namespaces for the remote-peer tests
   systemd                              # systemd-socket-activate for the -systemd test
   scdoc                                # the man page
+  prometheus                           # promtool: checks the -metrics exposition in the tests
   debhelper lintian                    # the Debian package (scripts/package.sh)
 )
 missing=()

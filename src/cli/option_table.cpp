@@ -6,7 +6,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <string>
+#include <variant>
 #include <vector>
+
+#include "metrics_listener.hpp"
 
 namespace epmdx::cli {
 namespace {
@@ -101,6 +104,17 @@ std::optional<Command> set_access(Settings& settings, const std::string& value,
         return InvalidValue{"epmdx: " + std::string(source) + ": " + error + "\n"};
     }
     settings.daemon.*member = std::move(*rule);
+    return std::nullopt;
+}
+
+// -metrics: checked here so that a bad value is a message before the daemon starts.
+std::optional<Command> set_metrics(Settings& settings, const std::string& value,
+                                   std::string_view source) {
+    const auto endpoint = server::parse_metrics_endpoint(value);
+    if (const auto* error = std::get_if<std::string>(&endpoint)) {
+        return InvalidValue{"epmdx: " + std::string(source) + ": " + *error + "\n"};
+    }
+    settings.daemon.metrics_address = value;
     return std::nullopt;
 }
 
@@ -394,6 +408,14 @@ constexpr std::array options{
                        "FILE's NAME PORT lines ('#' comments); those names cannot be registered",
                .default_note = "none",
                .apply = set_text<&DaemonOptions::static_file>},
+    OptionSpec{.flag = "-metrics",
+               .value_name = "[ADDRESS:]PORT",
+               .environment = "ERL_EPMD_METRICS",
+               .origin = Origin::epmdx,
+               .help = "serve Prometheus metrics (GET /metrics) and GET /health over HTTP on "
+                       "PORT; a bare PORT listens on 127.0.0.1 only, IPv6 as [::1]:PORT",
+               .default_note = "none",
+               .apply = set_metrics},
     OptionSpec{.flag = "-host",
                .value_name = "LIST",
                .origin = Origin::epmdx,

@@ -32,7 +32,7 @@ using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::execut
 struct Connection : Admission::Entry {
     Connection(Admission& admission, Socket socket, const asio::ip::address& peer,
                Clock::time_point accepted)
-        : admission(admission), socket(std::move(socket)) {
+        : admission(admission), socket(std::move(socket)), accepted(accepted) {
         admission.open(*this, peer, accepted);
     }
     Connection(const Connection&) = delete;
@@ -41,6 +41,7 @@ struct Connection : Admission::Entry {
 
     Admission& admission;
     Socket socket;
+    Clock::time_point accepted;  // where its request's service time is counted from
 };
 
 // The peer (or local) address in a sockaddr from accept4() or getsockname().

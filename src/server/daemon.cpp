@@ -9,11 +9,15 @@
 #include <asio/io_context.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <optional>
+#include <string>
+#include <variant>
 
 #include "handover.hpp"
 #include "handover_state.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
+#include "metrics_listener.hpp"
 #include "server.hpp"
 #include "static_entries.hpp"
 
@@ -160,6 +164,35 @@ std::optional<HandoverState> take_state(const std::vector<int>& fds, Logger& log
     return state;
 }
 
+// The -metrics listener, or a message when it cannot be opened.
+std::variant<Acceptor, std::string> open_metrics_listener(asio::io_context& io,
+                                                          const std::string& value) {
+    const auto parsed = parse_metrics_endpoint(value);
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+        return "-metrics: " + *error;
+    }
+    const auto& endpoint = std::get<asio::ip::tcp::endpoint>(parsed);
+    Acceptor acceptor(io);
+    std::error_code error;
+    acceptor.open(endpoint.protocol(), error);
+    if (!error) {
+        acceptor.set_option(Acceptor::reuse_address(true), error);
+    }
+    if (!error && endpoint.address().is_v6()) {
+        acceptor.set_option(asio::ip::v6_only(true), error);
+    }
+    if (!error) {
+        acceptor.bind(endpoint, error);
+    }
+    if (!error) {
+        acceptor.listen(asio::socket_base::max_listen_connections, error);
+    }
+    if (error) {
+        return "-metrics: cannot listen on " + value + ": " + error.message();
+    }
+    return acceptor;
+}
+
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
@@ -211,13 +244,23 @@ int run_daemon(const DaemonOptions& options) {
         }
         return *listeners.exit_code;
     }
+    std::optional<Acceptor> metrics_acceptor;
+    if (!options.metrics_address.empty()) {
+        auto opened = open_metrics_listener(io, options.metrics_address);
+        if (const auto* error = std::get_if<std::string>(&opened)) {
+            log.printf(0, "%s", error->c_str());
+            return 1;
+        }
+        metrics_acceptor.emplace(std::move(std::get<Acceptor>(opened)));
+    }
     const std::size_t max_connections = options.max_connections != 0
                                             ? options.max_connections
                                             : default_max_connections(descriptor_limit);
     log.printf(1, "epmdx running on port %d, up to %zu connections (open file limit %zu)",
                options.port, max_connections, descriptor_limit);
 
-    Server server(io, options, log, std::move(listeners.acceptors), max_connections);
+    Server server(io, options, log, std::move(listeners.acceptors), max_connections,
+                  std::move(metrics_acceptor));
     server.add_static_entries(std::move(static_file.nodes));
     if (!inherited.states.empty() || !inherited.registrations.empty()) {
         const std::optional<HandoverState> state = take_state(inherited.states, log);

@@ -342,18 +342,21 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
     }
     std::string names;
     for (const NamedFd* slot : slots) {
-        names += (names.empty() ? "" : ":") + slot->name;
+        names += names.empty() ? "" : ":";
+        names += slot->name;
     }
     environment.push_back("LISTEN_PID=" + std::to_string(::getpid()));
     environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
     environment.push_back("LISTEN_FDNAMES=" + names);
     std::vector<char*> envp;
+    envp.reserve(environment.size() + 1);
     for (std::string& variable : environment) {
         envp.push_back(variable.data());
     }
     envp.push_back(nullptr);
     std::vector<std::string> arguments = image.argv;
     std::vector<char*> argv;
+    argv.reserve(arguments.size() + 1);
     for (std::string& argument : arguments) {
         argv.push_back(argument.data());
     }

@@ -276,7 +276,7 @@ RestorePlan plan_restore(const HandoverState* state, std::span<const OfferedSock
                       " already holds another registration";
             }
             if (!why.empty()) {
-                plan.dropped.push_back("registration " + name + ": " + why);
+                plan.dropped.push_back("registration " + name + ": " + std::move(why));
                 continue;
             }
             names.insert(name);

@@ -37,6 +37,9 @@ struct DaemonOptions {
     AccessRule port_please_access;
     // A file of NAME PORT lines for nodes that run without registering; empty = none.
     std::string static_file;
+    // Where to serve Prometheus metrics: [ADDRESS:]PORT, checked by parse_metrics_endpoint.
+    // Empty: no metrics listener.
+    std::string metrics_address;
 };
 
 }  // namespace epmdx::server

@@ -41,6 +41,28 @@ std::optional<asio::ip::address> local_address(int fd) {
     return address_of(address, length);
 }
 
+// How a request refused for its peer is counted.
+RequestOutcome refusal_outcome(wire::Code request, RequestPolicy::Verdict verdict) {
+    switch (verdict) {
+        case RequestPolicy::Verdict::refused_by_names_access:
+            return RequestOutcome::names_refused_by_access_rule;
+        case RequestPolicy::Verdict::refused_by_port_please_access:
+            return RequestOutcome::port_please2_refused_by_access_rule;
+        default:
+            break;
+    }
+    switch (request) {
+        case wire::Code::alive2_req:
+            return RequestOutcome::alive2_not_local;
+        case wire::Code::kill_req:
+            return RequestOutcome::kill_not_local;
+        case wire::Code::stop_req:
+            return RequestOutcome::stop_not_local;
+        default:
+            return RequestOutcome::dump_not_local;
+    }
+}
+
 template <typename... Handlers>
 struct Overloaded : Handlers... {
     using Handlers::operator()...;
@@ -60,45 +82,59 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
                         "got garbage (%s, request code %d)",
                         std::string(to_string(decoded.error)).c_str(), received.code);
         }
+        metrics_.closed(CloseReason::malformed_request);
         return {};
     }
-    if (!may_ask(static_cast<wire::Code>(received.code), peer, fd)) {
-        return {};
+    const auto request = static_cast<wire::Code>(received.code);
+    const RequestPolicy::Verdict verdict = may_ask(request, peer, fd);
+    if (verdict != RequestPolicy::Verdict::allowed) {
+        Outcome outcome;
+        outcome.refused = refusal_outcome(request, verdict);
+        return outcome;
     }
-    const auto answer = [](std::optional<Answer> answer) {
+    const auto answer = [](std::optional<Answer> answer, RequestOutcome if_closed) {
         Outcome outcome;
         if (answer) {
             outcome.kind = Outcome::Kind::answer;
             outcome.answer = std::move(*answer);
+        } else {
+            outcome.refused = if_closed;
         }
         return outcome;
     };
-    return std::visit(Overloaded{
-                          [&](wire::Alive2Request& alive) {
-                              Outcome outcome;
-                              outcome.kind = Outcome::Kind::register_node;
-                              outcome.node = std::move(alive.node);
-                              outcome.refusal = decoded.alive2_refusal;
-                              return outcome;
-                          },
-                          [&](const wire::PortPlease2Request& lookup) {
-                              return answer(handle_port_please2(lookup));
-                          },
-                          [&](const wire::NamesRequest&) { return answer(handle_names()); },
-                          [&](const wire::DumpRequest&) { return answer(handle_dump()); },
-                          [&](const wire::KillRequest&) { return answer(handle_kill()); },
-                          [&](const wire::StopRequest& stop) { return answer(handle_stop(stop)); },
-                      },
-                      *decoded.request);
+    return std::visit(
+        Overloaded{
+            [&](wire::Alive2Request& alive) {
+                Outcome outcome;
+                outcome.kind = Outcome::Kind::register_node;
+                outcome.node = std::move(alive.node);
+                outcome.refusal = decoded.alive2_refusal;
+                return outcome;
+            },
+            [&](const wire::PortPlease2Request& lookup) {
+                return answer(handle_port_please2(lookup), RequestOutcome::count);
+            },
+            [&](const wire::NamesRequest&) {
+                return answer(handle_names(), RequestOutcome::count);
+            },
+            [&](const wire::DumpRequest&) { return answer(handle_dump(), RequestOutcome::count); },
+            [&](const wire::KillRequest&) { return answer(handle_kill(), RequestOutcome::count); },
+            [&](const wire::StopRequest& stop) {
+                return answer(handle_stop(stop), RequestOutcome::stop_disallowed);
+            },
+        },
+        *decoded.request);
 }
 
-bool Server::may_ask(wire::Code request, const asio::ip::address& peer, int fd) {
-    switch (policy_.check(request, peer, [fd] { return local_address(fd); })) {
+RequestPolicy::Verdict Server::may_ask(wire::Code request, const asio::ip::address& peer, int fd) {
+    const RequestPolicy::Verdict verdict =
+        policy_.check(request, peer, [fd] { return local_address(fd); });
+    switch (verdict) {
         case RequestPolicy::Verdict::allowed:
-            return true;
+            break;
         case RequestPolicy::Verdict::not_local:
             log_.printf(0, "%s from non local address", request_name(request));
-            return false;
+            break;
         case RequestPolicy::Verdict::refused_by_names_access:
         case RequestPolicy::Verdict::refused_by_port_please_access:
             if (access_warning_.allow()) {
@@ -106,9 +142,9 @@ bool Server::may_ask(wire::Code request, const asio::ip::address& peer, int fd) 
                     0, "%s from %s refused by -%s", request_name(request), peer.to_string().c_str(),
                     request == wire::Code::names_req ? "names_access" : "port_please_access");
             }
-            return false;
+            break;
     }
-    return false;
+    return verdict;
 }
 
 // ---- ALIVE2: register, hold the registration while the connection lasts, unregister ------
@@ -155,6 +191,12 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     log_.dump("reply", answer);
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     const bool sent = send_without_waiting(fd, answer, {}) == answer.size();
+    count_request(
+        !refusal
+            ? (creation ? RequestOutcome::alive2_accepted : RequestOutcome::alive2_duplicate_name)
+        : refusal == wire::Alive2Refusal::extra_too_long ? RequestOutcome::alive2_extra_too_long
+                                                         : RequestOutcome::alive2_invalid_name,
+        conn->accepted);
     if (!creation) {
         co_return;  // refused: the reply is sent, the connection closes
     }
@@ -162,6 +204,7 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
         registry_.remove(name);
         co_return;
     }
+    metrics_.registered();
     log_.printf(1, "registered %s at port %d, creation %u", name.c_str(),
                 registry_.find(name)->info.port, *creation);
     admission_.leave_pending(*conn);
@@ -178,33 +221,49 @@ void Server::hold_registration(std::unique_ptr<Connection> conn, std::string nam
     // shutdown or a new ALIVE2 that found the peer gone. Readiness that came before the wait
     // is not missed: starting a wait re-arms the descriptor with the reactor.
     Connection& held = *conn;
-    held.socket.async_wait(Socket::wait_read, [this, conn = std::move(conn),
-                                               name = std::move(name)](const std::error_code&) {
-        try {
-            const Registry::ActiveNode* node = registry_.find(name);
-            if (node && node->holder == conn.get()) {
-                log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
-                registry_.remove(name);
-                log_node_table();
+    held.socket.async_wait(
+        Socket::wait_read, [this, conn = std::move(conn),
+                            name = std::move(name)](const std::error_code& error) mutable {
+            try {
+                // A wait can complete with nothing to read: Asio recycles its per-descriptor state,
+                // and an event fetched for a socket closed in the same round can land on the new
+                // socket that took it over. Seen as "registered, then unregistered at once" under
+                // load. Only a peer that is really gone ends a registration.
+                if (!error && conn->socket.is_open() && !peer_gone(conn->socket.native_handle())) {
+                    hold_registration(std::move(conn), std::move(name));
+                    return;
+                }
+                const Registry::ActiveNode* node = registry_.find(name);
+                if (node && node->holder == conn.get()) {
+                    log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
+                    registry_.remove(name);
+                    metrics_.unregistered();
+                    log_node_table();
+                }
+            } catch (...) {
+                log_exception(std::current_exception());
             }
-        } catch (...) {
-            log_exception(std::current_exception());
-        }
-    });
+        });
+}
+
+bool Server::peer_gone(int fd) {
+    // Closed, reset, or a stray byte (which the rules treat as the end of the registration).
+    char probe = 0;
+    const ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
 bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
     // The holder's peer may have closed (or sent a byte) in the same event-loop round: its
     // readiness has not been handled yet, but it is already gone as far as the rules go.
     Connection& conn = *holder.holder;
-    char probe = 0;
-    const ssize_t n = ::recv(conn.socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (!peer_gone(conn.socket.native_handle())) {
         return false;
     }
     const std::string name = holder.info.name;
     log_.printf(1, "unregistering %s: its connection has already ended", name.c_str());
     registry_.remove(name);
+    metrics_.unregistered();
     std::error_code ignored;
     conn.socket.close(ignored);  // its wait completes with operation_aborted
     return true;
@@ -214,7 +273,10 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
 
 Server::Answer Server::handle_port_please2(const wire::PortPlease2Request& request) {
     const Registry::ActiveNode* node = registry_.find(request.name);
-    return {node ? wire::encode_port2_found(node->info) : wire::encode_port2_not_found()};
+    Answer answer{node ? wire::encode_port2_found(node->info) : wire::encode_port2_not_found()};
+    answer.result =
+        node ? RequestOutcome::port_please2_found : RequestOutcome::port_please2_not_found;
+    return answer;
 }
 
 Server::Answer Server::handle_names() {
@@ -222,6 +284,7 @@ Server::Answer Server::handle_names() {
     wire::append_port_header(answer.head, options_.port);
     // Shared, so that a registration during a slow write does not touch these bytes.
     answer.body = registry_.names_text();
+    answer.result = RequestOutcome::names_answered;
     return answer;
 }
 
@@ -229,6 +292,7 @@ Server::Answer Server::handle_dump() {
     Answer answer;
     wire::append_port_header(answer.head, options_.port);
     answer.body = std::make_shared<const std::string>(registry_.dump_text());
+    answer.result = RequestOutcome::dump_answered;
     return answer;
 }
 
@@ -236,9 +300,13 @@ std::optional<Server::Answer> Server::handle_kill() {
     // Static entries are configuration, not live nodes: they never hold KILL back.
     if (!options_.relaxed_command_check && registry_.registered_count() > 0) {
         log_.printf(0, "Disallowed KILL_REQ, live nodes");
-        return Answer{std::string(wire::kill_refused)};
+        Answer refused{std::string(wire::kill_refused)};
+        refused.result = RequestOutcome::kill_refused_live_nodes;
+        return refused;
     }
-    return Answer{std::string(wire::kill_ok), nullptr, true};
+    Answer done{std::string(wire::kill_ok), nullptr, true};
+    done.result = RequestOutcome::kill_done;
+    return done;
 }
 
 std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& request) {
@@ -248,7 +316,9 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     }
     const Registry::ActiveNode* node = registry_.find(request.name);
     if (!node) {
-        return Answer{std::string(wire::stop_unknown)};
+        Answer unknown{std::string(wire::stop_unknown)};
+        unknown.result = RequestOutcome::stop_unknown_node;
+        return unknown;
     }
     if (node->is_static) {
         // No registration to end: a static entry lasts until the daemon restarts.
@@ -258,11 +328,14 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     }
     Connection& holder = *node->holder;
     registry_.remove(request.name);
+    metrics_.unregistered();
     std::error_code ignored;
     holder.socket.close(ignored);
     log_.printf(1, "stopped %s", request.name.c_str());
     log_node_table();
-    return Answer{std::string(wire::stop_done)};
+    Answer done{std::string(wire::stop_done)};
+    done.result = RequestOutcome::stop_done;
+    return done;
 }
 
 }  // namespace epmdx::server

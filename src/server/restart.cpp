@@ -53,6 +53,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
         admission_.leave_pending(*conn);
         const std::string& name = entry.node.name;
         registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
+        metrics_.registered();
         log_.printf(1, "handover: kept %s at port %d, creation %u", name.c_str(), entry.node.port,
                     Registry::creation_for(entry.counter, entry.node.highest_version));
         hold_registration(std::move(conn), name);
@@ -68,6 +69,15 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
                 "process; dropped %zu",
                 registry_.registered_count(), old_kept, dropped);
     log_node_table();
+}
+
+void Server::start_accepting() {
+    for (Acceptor& acceptor : acceptors_) {
+        // The accept loop calls accept4() itself and must never block in it.
+        std::error_code ignored;
+        acceptor.non_blocking(true, ignored);
+        spawn(accept_loop(acceptor));
+    }
 }
 
 void Server::enable_reexec(ExecImage image, std::vector<std::string> listener_names) {

@@ -60,7 +60,8 @@ std::size_t send_without_waiting(int fd, std::string_view head, std::string_view
 }
 
 Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
-               std::vector<Acceptor> acceptors, std::size_t max_connections)
+               std::vector<Acceptor> acceptors, std::size_t max_connections,
+               std::optional<Acceptor> metrics_acceptor)
     : io_(io),
       options_(options),
       log_(log),
@@ -74,7 +75,13 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       deadline_timer_(io),
       termination_signals_(io, SIGTERM, SIGINT),
       reload_signal_(io),
-      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+    if (metrics_acceptor) {
+        metrics_listener_ = std::make_unique<MetricsListener>(
+            io, std::move(*metrics_acceptor), std::chrono::seconds(options.packet_timeout_s),
+            metrics_, [this] { return metrics_text(); });
+    }
+}
 
 Server::~Server() {
     if (spare_fd_ >= 0) {
@@ -94,6 +101,9 @@ void Server::add_static_entries(std::vector<wire::NodeInfo> nodes) {
 
 void Server::start() {
     start_accepting();
+    if (metrics_listener_) {
+        metrics_listener_->start();
+    }
     termination_signals_.async_wait([this](const std::error_code& error, int signal) {
         if (error) {
             return;
@@ -112,15 +122,6 @@ void Server::start() {
     unblock_restart_signals();
 }
 
-void Server::start_accepting() {
-    for (Acceptor& acceptor : acceptors_) {
-        // The accept loop calls accept4() itself and must never block in it.
-        std::error_code ignored;
-        acceptor.non_blocking(true, ignored);
-        spawn(accept_loop(acceptor));
-    }
-}
-
 void Server::shutdown() {
     if (shutting_down_) {
         return;
@@ -133,6 +134,9 @@ void Server::shutdown() {
     deadline_timer_.cancel();
     termination_signals_.cancel(ignored);
     reload_signal_.cancel(ignored);
+    if (metrics_listener_) {
+        metrics_listener_->shutdown();
+    }
     while (Admission::Entry* oldest = admission_.oldest()) {
         drop_pending(static_cast<Connection&>(*oldest), nullptr);
     }
@@ -176,17 +180,15 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     asio::steady_timer pause(io_);
     std::error_code error;
     ++accept_loops_;
-    struct Ended {
-        int& loops;
-        ~Ended() { --loops; }
-    } ended{accept_loops_};
     while (!shutting_down_ && !restarting_) {
+        accept_mark_ = Clock::now();  // resumed after a wait: the work starts now
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
             if (shutting_down_ || restarting_) {
                 break;
             }
+            accept_mark_ = Clock::now();
         }
         sockaddr_storage peer{};
         socklen_t peer_length = sizeof peer;
@@ -197,6 +199,7 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
             if (++accepted_this_turn == accepts_per_turn) {
                 accepted_this_turn = 0;
                 co_await asio::post(io_, use_awaitable);
+                accept_mark_ = Clock::now();
             }
             continue;
         }
@@ -215,6 +218,7 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         }
         // Other errors (ECONNABORTED, EINTR, EPERM from a firewall, ...) concern one peer only.
     }
+    --accept_loops_;
 }
 
 asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int accept_error) {
@@ -240,9 +244,11 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int a
     }
     if (can_shed) {
         // The oldest idle connection makes room for the newcomer.
+        metrics_.closed(CloseReason::shed);
         drop_pending(static_cast<Connection&>(*admission_.oldest()), nullptr);
         on_accepted(waiting, peer, peer_length);
     } else if (waiting >= 0) {
+        metrics_.refused(CloseReason::descriptor_exhaustion);
         ::close(waiting);  // only registrations hold descriptors: refuse at once, never hang
     }
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -285,6 +291,9 @@ void Server::on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t
         std::optional<std::size_t> sent;
         if (outcome.kind == Outcome::Kind::close) {
             ::close(fd);
+            if (outcome.refused) {
+                count_request(*outcome.refused, accept_mark_);
+            }
             return;
         }
         if (outcome.kind == Outcome::Kind::answer && options_.delay_write_s == 0) {
@@ -293,6 +302,7 @@ void Server::on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t
             sent = send_without_waiting(fd, answer.head, body_of(answer.body));
             if (*sent == answer.head.size() + body_of(answer.body).size()) {
                 ::close(fd);
+                count_request(answer.result, accept_mark_);
                 after_reply(answer);
                 return;
             }
@@ -315,10 +325,12 @@ bool Server::admitted(const asio::ip::address& peer) {
         case Admission::Verdict::admit:
             return true;
         case Admission::Verdict::shed_oldest:
+            metrics_.closed(CloseReason::shed);
             drop_pending(static_cast<Connection&>(*admission_.oldest()),
                          "connection limit reached");
             return true;
         case Admission::Verdict::refuse_per_address:
+            metrics_.refused(CloseReason::per_address_cap);
             if (per_address_warning_.allow()) {
                 log_.printf(0,
                             "refusing a connection from %s: %u connections from it have not "
@@ -328,6 +340,7 @@ bool Server::admitted(const asio::ip::address& peer) {
             }
             return false;
         case Admission::Verdict::refuse_full:
+            metrics_.refused(CloseReason::connection_cap);
             if (capacity_warning_.allow()) {
                 log_.printf(0,
                             "connection limit reached (%zu, all registered nodes); refusing a "
@@ -348,6 +361,7 @@ std::unique_ptr<Connection> Server::make_connection(int fd, const asio::ip::addr
         return nullptr;
     }
     auto conn = std::make_unique<Connection>(admission_, std::move(socket), peer, Clock::now());
+    accept_mark_ = conn->accepted;  // the next request answered at once starts from here
     arm_deadline_timer();
     return conn;
 }
@@ -384,6 +398,7 @@ void Server::on_deadline() {
     const auto now = Clock::now();
     while (Admission::Entry* expired = admission_.expired(now)) {
         log_.printf(1, "closing because timed out on receive");
+        metrics_.closed(CloseReason::deadline);
         drop_pending(static_cast<Connection&>(*expired), nullptr);
     }
     arm_deadline_timer();
@@ -464,9 +479,13 @@ asio::awaitable<void> Server::carry_out(std::unique_ptr<Connection> conn, Outcom
                                         std::optional<std::size_t> already_sent) {
     switch (outcome.kind) {
         case Outcome::Kind::close:
+            if (outcome.refused) {
+                count_request(*outcome.refused, conn->accepted);
+            }
             break;
         case Outcome::Kind::answer:
             co_await reply(*conn, outcome.answer, already_sent);
+            count_request(outcome.answer.result, conn->accepted);
             after_reply(outcome.answer);
             break;
         case Outcome::Kind::register_node:
@@ -512,6 +531,23 @@ void Server::after_reply(const Answer& answer) {
         log_.printf(1, "epmd killed");
         shutdown();
     }
+}
+
+// ---- Metrics ---------------------------------------------------------------------------------
+
+void Server::count_request(RequestOutcome outcome, Clock::time_point accepted) {
+    const auto now = Clock::now();
+    metrics_.request(outcome, now - accepted);
+    accept_mark_ = now;  // the accept loop's next piece of work starts here
+}
+
+std::string Server::metrics_text() {
+    Gauges gauges;
+    gauges.registered_nodes = registry_.registered_count();  // static entries are not registrations
+    gauges.connections_registered = metrics_.registrations_held();
+    gauges.connections_waiting = admission_.connections() - metrics_.registrations_held();
+    gauges.metrics_connections = metrics_listener_ ? metrics_listener_->connections() : 0;
+    return render_exposition(metrics_, gauges, read_process_stats(), EPMDX_VERSION);
 }
 
 void Server::log_node_table() {

@@ -30,6 +30,8 @@
 #include "handover_state.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
+#include "metrics_listener.hpp"
 #include "options.hpp"
 #include "registry.hpp"
 
@@ -38,7 +40,8 @@ namespace epmdx::server {
 class Server {
   public:
     Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
-           std::vector<Acceptor> acceptors, std::size_t max_connections);
+           std::vector<Acceptor> acceptors, std::size_t max_connections,
+           std::optional<Acceptor> metrics_acceptor = std::nullopt);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     ~Server();
@@ -73,6 +76,7 @@ class Server {
         std::string head;
         std::shared_ptr<const std::string> body;  // NAMES and DUMP
         bool then_shut_down = false;              // KILL
+        RequestOutcome result = RequestOutcome::count;
     };
     // What a complete request leads to, decided without waiting.
     struct Outcome {
@@ -81,6 +85,8 @@ class Server {
         Answer answer;                               // Kind::answer
         wire::NodeInfo node;                         // Kind::register_node
         std::optional<wire::Alive2Refusal> refusal;  // Kind::register_node: answered with an error
+        // Kind::close: what the request's outcome counts as; none for garbage.
+        std::optional<RequestOutcome> refused;
     };
 
     // ---- Accepting and admission (server.cpp) ----
@@ -112,7 +118,7 @@ class Server {
 
     // ---- Requests (requests.cpp) ----
     Outcome decide(Received& received, const asio::ip::address& peer, int fd);
-    bool may_ask(wire::Code request, const asio::ip::address& peer, int fd);
+    RequestPolicy::Verdict may_ask(wire::Code request, const asio::ip::address& peer, int fd);
     asio::awaitable<void> handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
                                         std::optional<wire::Alive2Refusal> refusal);
     void hold_registration(std::unique_ptr<Connection> conn, std::string name);
@@ -122,6 +128,7 @@ class Server {
     std::optional<Answer> handle_kill();
     std::optional<Answer> handle_stop(const wire::StopRequest& request);
     bool drop_if_peer_gone(const Registry::ActiveNode& holder);
+    static bool peer_gone(int fd);
     void log_node_table();
 
     // ---- Handing over to the next process (handover.cpp does the I/O) ----
@@ -134,6 +141,11 @@ class Server {
     asio::awaitable<void> restart_in_place();
     void wait_for_reload_signal();
 
+    // ---- Metrics ----
+    // The request counted, with its service time from `accepted` to now.
+    void count_request(RequestOutcome outcome, Clock::time_point accepted);
+    std::string metrics_text();
+
     asio::io_context& io_;
     const DaemonOptions& options_;
     Logger& log_;
@@ -141,6 +153,11 @@ class Server {
     Registry registry_;
     Admission admission_;
     RequestPolicy policy_;
+    Metrics metrics_;
+    std::unique_ptr<MetricsListener> metrics_listener_;
+    // Where the accept loop's current piece of work began: its last wake-up, or the reply it
+    // sent last. A request answered at once is timed from here, so it costs one clock read.
+    Clock::time_point accept_mark_{};
 
     asio::steady_timer deadline_timer_;
     asio::signal_set termination_signals_;

@@ -18,11 +18,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
-#include <memory>
-#include <optional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -164,9 +164,8 @@ TEST(EpmdxRestart, SighupKeepsRegistrationsListenersAndCreations) {
     // Still held exactly as before: a node that leaves is removed, and when it comes back it
     // gets the creation after the one it had before the restarts.
     nodes.held[7].conn.close();
-    ASSERT_TRUE(wait_for_names(port, [](const std::vector<NameEntry>& names) {
-        return names.size() == 999;
-    }));
+    ASSERT_TRUE(wait_for_names(
+        port, [](const std::vector<NameEntry>& names) { return names.size() == 999; }));
     EXPECT_EQ(port_in(round_trip(port, port_please_request("node7"))), std::nullopt);
     const Registration back = register_node(port, "node7", 10007);
     EXPECT_EQ(creation_in(back.reply), nodes.creations[7] + 1);
@@ -179,9 +178,8 @@ TEST(EpmdxRestart, OldListSurvivesASighup) {
     Daemon d = Daemon::start(DaemonKind::epmdx);
     Nodes nodes = register_nodes(d.port(), 2);
     nodes.held[0].conn.close();  // node0 goes to the old/unused list with its counter
-    ASSERT_TRUE(wait_for_names(d.port(), [](const std::vector<NameEntry>& names) {
-        return names.size() == 1;
-    }));
+    ASSERT_TRUE(wait_for_names(
+        d.port(), [](const std::vector<NameEntry>& names) { return names.size() == 1; }));
     d.process().signal(SIGHUP);
     ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, "and 1 old/unused entries")) << d.log();
     const Registration back = register_node(d.port(), "node0", 10000);
@@ -205,7 +203,8 @@ TEST(EpmdxRestart, TenThousandRegistrationsServeAgainQuickly) {
     std::cout << "longest lookup across a SIGHUP with 10,000 registrations: " << longest / 1000.0
               << " ms (" << lookups.answered() << " lookups)\n";
     EXPECT_EQ(lookups.failed(), 0U);
-    EXPECT_LT(longest, 1'000'000) << "a shared machine may be slow, but not that slow";
+    // Loose on purpose: the tests share the machine, and run under AddressSanitizer too.
+    EXPECT_LT(longest, 4'000'000);
     EXPECT_EQ(closed_connections(nodes), 0U);
     EXPECT_EQ(names_count(d.port()), 10000U);
 }
@@ -233,9 +232,9 @@ class CopiedDaemon {
         fs::create_directories(dir_);
         fs::copy_file(epmdx_binary(), binary());
         port_ = free_port();
-        process_ = Process::spawn({binary().string(), "-port", std::to_string(port_), "-address",
-                                   "127.0.0.1"},
-                                  {}, {}, log_);
+        process_ = Process::spawn(
+            {binary().string(), "-port", std::to_string(port_), "-address", "127.0.0.1"}, {}, {},
+            log_);
         if (!wait_for_port(port_, process_, 10s)) {
             throw std::runtime_error("the copied daemon did not start");
         }
@@ -259,9 +258,8 @@ class CopiedDaemon {
     Process process_;
 };
 
-const fs::perms executable = fs::perms::owner_all | fs::perms::group_read |
-                             fs::perms::group_exec | fs::perms::others_read |
-                             fs::perms::others_exec;
+const fs::perms executable = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec;
 
 // SIGHUP with the binary made unusable by `spoil`: the old process logs why and serves on, and
 // once the binary is back, a SIGHUP works.
@@ -300,9 +298,7 @@ TEST(EpmdxRestart, SighupWithTheBinaryGoneKeepsServing) {
 
 TEST(EpmdxRestart, SighupWithTheBinaryNotExecutableKeepsServing) {
     expect_refused_reexec(
-        [](CopiedDaemon& d) {
-            d.replace_binary(read_file(epmdx_binary()), fs::perms::owner_read);
-        },
+        [](CopiedDaemon& d) { d.replace_binary(read_file(epmdx_binary()), fs::perms::owner_read); },
         "not executable");
 }
 
@@ -415,8 +411,8 @@ class CraftedStart {
                  const Env& env = {}, std::uint16_t port = 0)
         : log_(log_path("crafted")) {
         port_ = port != 0 ? port : free_port();
-        std::vector<std::string> args = {epmdx_binary(), "-port", std::to_string(port_),
-                                         "-address", "127.0.0.1"};
+        std::vector<std::string> args = {epmdx_binary(), "-port", std::to_string(port_), "-address",
+                                         "127.0.0.1"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<std::string> environment;
         for (char** variable = environ; *variable != nullptr; ++variable) {
@@ -428,20 +424,24 @@ class CraftedStart {
         }
         std::string names;
         for (const server::NamedFd& fd : fds) {
-            names += (names.empty() ? "" : ":") + fd.name;
+            names += names.empty() ? "" : ":";
+            names += fd.name;
         }
         for (const auto& [name, value] : env) {
-            environment.push_back(name + "=" + value);
+            environment.push_back(name);
+            environment.back().append("=").append(value);
         }
         environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
         environment.push_back("LISTEN_FDNAMES=" + names);
         environment.emplace_back("LISTEN_PID=0000000000");  // the child writes its pid here
         std::vector<char*> argv;
+        argv.reserve(args.size() + 1);
         for (std::string& arg : args) {
             argv.push_back(arg.data());
         }
         argv.push_back(nullptr);
         std::vector<char*> envp;
+        envp.reserve(environment.size() + 1);
         for (std::string& variable : environment) {
             envp.push_back(variable.data());
         }
@@ -578,8 +578,8 @@ TEST(EpmdxHandoverState, AGoodStateIsTakenOver) {
 }
 
 // Starts with `fds`, then checks that the daemon serves, logged `line`, and kept `kept`.
-void expect_clean_start(Handover& h, const std::vector<server::NamedFd>& fds,
-                        std::string_view line, const std::vector<std::string>& kept,
+void expect_clean_start(Handover& h, const std::vector<server::NamedFd>& fds, std::string_view line,
+                        const std::vector<std::string>& kept,
                         const std::vector<std::string>& extra_args = {}) {
     CraftedStart d(fds, extra_args);
     ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, "took over")) << d.log();
@@ -594,7 +594,7 @@ void expect_clean_start(Handover& h, const std::vector<server::NamedFd>& fds,
 }
 
 void expect_state_dropped(const std::function<int(const std::string&)>& make_fd,
-                          std::string blob, std::string_view why) {
+                          const std::string& blob, std::string_view why) {
     Handover h;
     const int state_fd = make_fd(blob);
     expect_clean_start(h, h.with_state(state_fd), cat("handover: dropped the state: ", why), {});
@@ -759,12 +759,15 @@ class FakeSystemd {
         std::vector<int> fds;
     };
 
-    FakeSystemd() : name_(cat("epmdx-test-notify-", std::to_string(::getpid()), "-", std::to_string(++count_))) {
+    FakeSystemd()
+        : name_(cat("epmdx-test-notify-", std::to_string(::getpid()), "-",
+                    std::to_string(next_number()))) {
         fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
         std::memcpy(address.sun_path + 1, name_.data(), name_.size());
-        const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size());
+        const auto length =
+            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size());
         if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0) {
             throw std::runtime_error("cannot bind the notification socket");
         }
@@ -801,7 +804,8 @@ class FakeSystemd {
         });
     }
     // Every descriptor stored under FDNAME=name, in order, and the sizes of the messages.
-    std::vector<int> stored(std::string_view name, std::vector<std::size_t>* batches = nullptr) const {
+    std::vector<int> stored(std::string_view name,
+                            std::vector<std::size_t>* batches = nullptr) const {
         std::vector<int> fds;
         for (const Message& m : messages) {
             if (m.text.find("FDSTORE=1") != std::string::npos &&
@@ -848,7 +852,10 @@ class FakeSystemd {
         messages.push_back(std::move(message));
     }
 
-    static inline int count_ = 0;
+    static int next_number() {
+        static int count = 0;
+        return ++count;
+    }
     std::string name_;
     int fd_ = -1;
 };
@@ -867,15 +874,16 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
 
     FakeSystemd systemd;
     const Env env = {{"NOTIFY_SOCKET", systemd.address()}};
-    auto first = std::make_unique<CraftedStart>(
-        std::vector<server::NamedFd>{{listener, "epmdx.socket"}}, std::vector<std::string>{"-systemd"},
-        env, port);
+    auto first =
+        std::make_unique<CraftedStart>(std::vector<server::NamedFd>{{listener, "epmdx.socket"}},
+                                       std::vector<std::string>{"-systemd"}, env, port);
     ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
     Nodes nodes = register_nodes(port, 300);  // more than one message of 253
 
     ::kill(first->pid(), SIGTERM);
     std::optional<int> status;
-    ASSERT_TRUE(systemd.receive_until([&] { return (status = first->exit_status()).has_value(); }, 10s))
+    ASSERT_TRUE(
+        systemd.receive_until([&] { return (status = first->exit_status()).has_value(); }, 10s))
         << first->log();
     EXPECT_EQ(status, 0);
     EXPECT_NE(first->log().find("handed 300 registrations over to systemd's descriptor store"),
@@ -912,9 +920,8 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(closed_connections(nodes), 0U);
     nodes.held[3].conn.close();
-    EXPECT_TRUE(wait_for_names(port, [](const std::vector<NameEntry>& names) {
-        return names.size() == 299;
-    }));
+    EXPECT_TRUE(wait_for_names(
+        port, [](const std::vector<NameEntry>& names) { return names.size() == 299; }));
 }
 
 TEST(EpmdxSystemdStore, SighupUnderSystemdKeepsTheSocketUnitsListener) {
@@ -936,8 +943,7 @@ TEST(EpmdxSystemdStore, SighupUnderSystemdKeepsTheSocketUnitsListener) {
     Nodes nodes = register_nodes(port, 5);
     systemd.messages.clear();
     ::kill(d.pid(), SIGHUP);
-    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s))
-        << d.log();
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s)) << d.log();
     EXPECT_TRUE(systemd.received("RELOADING=1"));
     EXPECT_TRUE(systemd.received(cat("MAINPID=", std::to_string(d.pid()))));
     EXPECT_NE(d.log().find(took_over(5)), std::string::npos) << d.log();

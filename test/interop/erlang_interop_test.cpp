@@ -3,14 +3,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-#include <string>
 
 #include "erlang_node.hpp"
 #include "harness.hpp"
@@ -227,8 +227,8 @@ TEST(ErlangNodes, NodesKeepTheirRegistrationAcrossASighup) {
 
     for (ErlNode* node : {&alpha, &beta}) {
         const auto seen = rounds(node->output());
-        const auto first_pong = std::find_if(seen.begin(), seen.end(),
-                                             [](const auto& r) { return r.first == "pong"; });
+        const auto first_pong =
+            std::find_if(seen.begin(), seen.end(), [](const auto& r) { return r.first == "pong"; });
         ASSERT_NE(first_pong, seen.end());
         for (auto r = first_pong; r != seen.end(); ++r) {
             EXPECT_EQ(r->first, "pong") << node->output();

@@ -66,7 +66,8 @@ TEST(HandoverState, Crc32IsZlibs) {
 
 TEST(HandoverState, RoundTrips) {
     const HandoverState state = sample();
-    const DecodedHandoverState decoded = decode_handover_state(bytes_of(encode_handover_state(state)));
+    const DecodedHandoverState decoded =
+        decode_handover_state(bytes_of(encode_handover_state(state)));
     ASSERT_TRUE(decoded.state.has_value()) << decoded.error;
     EXPECT_EQ(*decoded.state, state);
 }
@@ -143,7 +144,7 @@ TEST(HandoverState, RefusesALengthRunningPastTheEnd) {
 
 TEST(HandoverState, RefusesNamesAlive2WouldRefuse) {
     for (const std::string& name : {std::string(), std::string("a b"), std::string("a\0b", 3),
-                                   std::string("\xff"), std::string(1021, 'x')}) {
+                                    std::string("\xff"), std::string(1021, 'x')}) {
         HandoverState state;
         state.registrations = {registration(name, 1)};
         EXPECT_NE(decode_error(bytes_of(encode_handover_state(state))).find("registration 0 has"),
@@ -236,8 +237,8 @@ TEST(HandoverPlan, DuplicateNamesAndInodesKeepTheFirst) {
 TEST(HandoverPlan, AStaticNameWins) {
     const HandoverState state = sample();
     const std::vector<OfferedSocket> sockets = {{21, 13}, {22, 11}, {23, 12}};
-    const RestorePlan plan = plan_restore(&state, sockets,
-                                          [](std::string_view name) { return name == "oldest"; });
+    const RestorePlan plan =
+        plan_restore(&state, sockets, [](std::string_view name) { return name == "oldest"; });
     EXPECT_EQ(plan.kept.size(), 2U);
     EXPECT_EQ(plan.to_close, std::vector<int>{21});
     EXPECT_NE(plan.dropped[0].find("registration oldest: the name is a static entry"),
