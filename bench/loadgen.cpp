@@ -2,7 +2,7 @@
 // loopback and prints the result as one line of key=value pairs (bench/run.sh parses them).
 //
 //   epmdx-loadgen SCENARIO --port P [options]
-//   scenarios: lookups names churn capacity flood ping free-port
+//   scenarios: lookups names churn capacity flood restart-lookups reexec ping free-port
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -627,6 +629,149 @@ int scenario_flood(const Args& args) {
     return 0;
 }
 
+// One PORT_PLEASE2 lookup of --name every --interval-ms (one connection each, 1 s to answer)
+// for --duration seconds, while bench/run.sh restarts the daemon under it: how many failed,
+// from the first failure's start to the last one's end, and the slowest answer.
+int scenario_restart_lookups(const Args& args) {
+    const Endpoint endpoint = endpoint_from(args);
+    const std::string request = port_please2_request(args.text("name", ""));
+    const milliseconds interval(args.count("interval-ms", 10));
+    const auto duration =
+        duration_cast<Clock::duration>(std::chrono::duration<double>(args.number("duration", 5)));
+    const Clock::time_point begin = Clock::now();
+    std::size_t ok = 0;
+    std::size_t failed = 0;
+    std::optional<Clock::time_point> first_failure;
+    Clock::time_point last_failure{};
+    Clock::duration slowest{};
+    for (Clock::time_point next = begin; next < begin + duration; next += interval) {
+        std::this_thread::sleep_until(next);
+        const Clock::time_point sent = Clock::now();
+        bool found = false;
+        bool issued = false;
+        RequestLoop loop(endpoint, 1, milliseconds(1000));
+        loop.run(
+            [&](Request& r) {
+                r.bytes = request;
+                return !std::exchange(issued, true);
+            },
+            [&](const Response& r) { found = r.status == Status::ok && port2_found(r.reply); },
+            sent + milliseconds(1100));
+        const Clock::time_point answered = Clock::now();
+        if (found) {
+            ++ok;
+            slowest = std::max(slowest, answered - sent);
+        } else {
+            ++failed;
+            first_failure = first_failure.value_or(sent);
+            last_failure = answered;
+        }
+        // After a slow lookup, go on at the interval instead of catching up in a burst.
+        next = std::max(next, answered - interval);
+    }
+    const auto ms = [](Clock::duration d) { return duration_cast<milliseconds>(d).count(); };
+    Line line;
+    line.add("port", args.count("port", 0))
+        .add("scenario", "restart-lookups")
+        .add("status", "ok")
+        .add("lookups", ok + failed)
+        .add("failed", failed)
+        .add("failed_for_ms", first_failure ? ms(last_failure - *first_failure) : 0)
+        .add("slowest_ms", ms(slowest))
+        .add("interval_ms", interval.count());
+    return 0;
+}
+
+// The start of the process's stack (/proc/PID/stat field 28): placed anew by every execve.
+std::string stack_start_of(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Field 3 (the state) is the first after the command name, which ends with the last ')'.
+    std::istringstream after_name(text.substr(text.rfind(')') + 1));
+    const std::vector<std::string> fields{std::istream_iterator<std::string>(after_name),
+                                          std::istream_iterator<std::string>()};
+    return fields.size() > 28 - 3 ? fields[28 - 3] : std::string();
+}
+
+// Registers --nodes nodes, sends SIGHUP to --pid (epmdx re-executes itself in place, keeping
+// its listeners and registrations, A-RESTART) and asks NAMES back to back for --window seconds.
+// restart_ms: from the signal to the answer that ends the longest wait between two answers (the
+// first answer of the new process image); every answer must list every node.
+int scenario_reexec(const Args& args) {
+    const Endpoint endpoint = endpoint_from(args);
+    const int pid = static_cast<int>(args.count("pid", 0));
+    const std::size_t nodes = args.count("nodes", 10000);
+    Registrations regs;
+    register_nodes(endpoint, args.text("prefix", default_prefix()), nodes, regs);
+    Line line;
+    line.add("port", args.count("port", 0))
+        .add("scenario", "reexec")
+        .add("nodes", nodes)
+        .add("held", regs.fds.size());
+    if (regs.fds.size() < nodes) {
+        line.add("status", "unsupported").add("why", regs.failure);
+        return 0;
+    }
+    const auto complete = [nodes](std::string_view reply) {
+        return reply.size() >= 4 &&
+               static_cast<std::size_t>(std::count(reply.begin(), reply.end(), '\n')) >= nodes;
+    };
+    const std::string stack_before = stack_start_of(pid);
+    const Clock::time_point signalled = Clock::now();
+    if (pid <= 0 || ::kill(pid, SIGHUP) != 0) {
+        throw std::runtime_error("cannot send SIGHUP to --pid " + std::to_string(pid));
+    }
+    const Clock::time_point end =
+        signalled +
+        duration_cast<Clock::duration>(std::chrono::duration<double>(args.number("window", 2)));
+    Clock::time_point previous = signalled;
+    Clock::duration longest_gap{};
+    Clock::time_point serving_again = signalled;
+    std::size_t answers = 0;
+    std::size_t incomplete = 0;
+    std::size_t failed = 0;
+    while (Clock::now() < end) {
+        bool issued = false;
+        bool answered = false;
+        RequestLoop loop(endpoint, 1, milliseconds(2000));
+        loop.run(
+            [&](Request& r) {
+                r.bytes = names_request;
+                return !std::exchange(issued, true);
+            },
+            [&](const Response& r) {
+                answered = r.status == Status::ok && r.reply.size() >= 4;
+                incomplete += answered && !complete(r.reply) ? 1 : 0;
+            },
+            Clock::now() + milliseconds(2100));
+        const Clock::time_point now = Clock::now();
+        if (!answered) {
+            ++failed;
+            continue;
+        }
+        ++answers;
+        if (now - previous > longest_gap) {
+            longest_gap = now - previous;
+            serving_again = now;
+        }
+        previous = now;
+    }
+    const auto ms = [](Clock::duration d) {
+        return fixed(std::chrono::duration<double, std::milli>(d).count(), 1);
+    };
+    const std::string stack_after = stack_start_of(pid);
+    line.add("status", "ok")
+        .add("restart_ms", answers == 0 ? std::string("none") : ms(serving_again - signalled))
+        .add("longest_gap_ms", ms(longest_gap))
+        .add("answers", answers)
+        .add("incomplete", incomplete)
+        .add("failed", failed)
+        .add("reexecuted", !stack_after.empty() && stack_after != stack_before ? "yes" : "no")
+        .add("registrations_open", count_open(regs.fds))
+        .add("listed_after", count_listed(fetch_names(endpoint, milliseconds(5000)), regs.names));
+    return 0;
+}
+
 // Waits until the daemon answers NAMES (listing at most --max-nodes nodes, if given: a daemon
 // still closing the previous scenario's registrations is not ready). Exit 1 on --timeout-ms.
 int scenario_ping(const Args& args) {
@@ -673,7 +818,8 @@ int scenario_free_port() {
 
 int run(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: epmdx-loadgen lookups|names|churn|capacity|flood|ping|free-port "
+        std::cerr << "usage: epmdx-loadgen "
+                     "lookups|names|churn|capacity|flood|restart-lookups|reexec|ping|free-port "
                      "--port P [--nodes N] [--concurrency C] [--duration S] [--reps R] ...\n";
         return 2;
     }
@@ -691,6 +837,12 @@ int run(int argc, char** argv) {
     }
     if (scenario == "flood") {
         return scenario_flood(args);
+    }
+    if (scenario == "restart-lookups") {
+        return scenario_restart_lookups(args);
+    }
+    if (scenario == "reexec") {
+        return scenario_reexec(args);
     }
     if (scenario == "ping") {
         return scenario_ping(args);

@@ -2,7 +2,7 @@
 # per server and load-generator run) into the report's tables, and writes the plot's data file.
 # One awk process: the report is formatted without a fork per cell, which matters on a busy
 # machine. Variables (-v): points, sweep (space-separated), mid, names_nodes, flood_nodes,
-# flood_connections, variance_runs, plot_data (path).
+# flood_connections, variance_runs, reexec_nodes, plot_data (path).
 
 {
     for (i = 1; i <= NF; i++) {
@@ -129,6 +129,30 @@ function readme_flood(d,    pct) {
     return pct == 0 ? "0 % answered" : sprintf("%.4g", pct) " % answered, p99 " ms(f(d, "flood", "p99_us")) " ms"
 }
 
+# Lookups of one Erlang node every 10 ms across a restart (bench/run.sh restart_lookups).
+function restart_cell(d, k,    s) {
+    if (!ok(d, k)) {
+        return "n/a"
+    }
+    s = group(f(d, k, "failed")) " of " group(f(d, k, "lookups")) " failed"
+    if (f(d, k, "failed") + 0 > 0) {
+        return s " (for " sprintf("%.2f", f(d, k, "failed_for_ms") / 1000) " s)"
+    }
+    return s " (slowest answer " f(d, k, "slowest_ms") " ms)"
+}
+# The time from SIGHUP to the new process image's first answer (bench/epmdx-loadgen reexec).
+function reexec_cell(    k, lost) {
+    k = "reexec"
+    if (!ok("epmdx", k)) {
+        return "n/a (held " group(f("epmdx", k, "held")) ")"
+    }
+    lost = f("epmdx", k, "incomplete") + f("epmdx", k, "failed")
+    return f("epmdx", k, "restart_ms") " ms (re-executed: " f("epmdx", k, "reexecuted") "; " \
+           group(f("epmdx", k, "listed_after")) " of " group(reexec_nodes) " listed after, " \
+           group(reexec_nodes - f("epmdx", k, "registrations_open")) " registrations closed, " \
+           lost " answers lost or incomplete)"
+}
+
 END {
     np = split(points, point, " ")
     ns = split(sweep, flight, " ")
@@ -154,6 +178,24 @@ END {
         flood_cell("epmdx"), "—", ratio(f("epmdx", "flood", "success_pct"), f("otp", "flood", "success_pct")), "", "")
     row("registered nodes listed after the flood", f("otp", "flood", "listed_after") " of " flood_nodes,
         f("epmdx", "flood", "listed_after") " of " flood_nodes, "—", "", "", "")
+
+    print ""
+    print "## Restarts"
+    print ""
+    print "One real Erlang node (`erl -sname`) registered with each daemon and looked up every 10 ms " \
+          "(a connection each, 1 s to answer) while the daemon is killed (SIGTERM) and started again, " \
+          "or sent SIGHUP, on which epmdx re-executes its binary in place with its listeners and " \
+          "registrations (A-RESTART). A node whose registration is lost registers again only when it " \
+          "notices (OTP 24+: about 2 s). The restart time: from SIGHUP to the answer that ends the " \
+          "longest wait between two NAMES answers asked back to back (the new process image's first), " \
+          "with " group(reexec_nodes) " registrations held; every answer must list them all."
+    print ""
+    print "| restart | OTP epmd | epmdx |"
+    print "|---|---|---|"
+    print "| lookups failed: killed and started again | " restart_cell("otp", "restart-kill") " | " \
+          restart_cell("epmdx", "restart-kill") " |"
+    print "| lookups failed: SIGHUP (epmdx re-executes itself) | — | " restart_cell("epmdx", "restart-hup") " |"
+    print "| time from SIGHUP to serving again, " group(reexec_nodes) " registrations | — | " reexec_cell() " |"
 
     # The targets, evaluated for the reader (never for the exit status).
     print ""
@@ -259,6 +301,12 @@ END {
                short(ratio(f("epmdx", "capacity", "bytes_per_registration"), f("otp", "capacity", "bytes_per_registration"))), "")
     readme_row("lookups during a flood of " group(flood_connections) " idle connections", readme_flood("otp"),
                readme_flood("epmdx"), "—", "")
+    readme_row("lookups failed during a restart (1 node, one every 10 ms)",
+               "kill + start: " restart_cell("otp", "restart-kill"),
+               "kill + start: " restart_cell("epmdx", "restart-kill") "; SIGHUP: " restart_cell("epmdx", "restart-hup"),
+               "", "")
+    readme_row("time from SIGHUP to serving again, " group(reexec_nodes) " registrations", "—",
+               f("epmdx", "reexec", "restart_ms") " ms", "", "")
 
     # The plot's data: nodes, then each server's rate (NaN: could not hold that many nodes).
     for (i = 1; i <= np; i++) {

@@ -67,9 +67,11 @@ fi
 if ((smoke)); then
   duration=0.3 reps=1 points=(1 100 1200) names_nodes=200 capacity_target=2000
   flood_connections=2000 flood_nodes=10 flood_duration=0.3 variance_runs=2
+  restart_duration=4 reexec_nodes=1000 reexec_window=1
 else
   duration=1 reps=7 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100 flood_duration=2 variance_runs=3
+  restart_duration=6 reexec_nodes=10000 reexec_window=2
 fi
 [[ -z $rounds ]] || reps=$rounds
 ((reps >= 1)) || die "--rounds must be at least 1"
@@ -94,8 +96,10 @@ started=$(date +%s)
 
 # ---- Daemons -------------------------------------------------------------------------------
 declare -A pid port
+erl_pid=""   # the Erlang node of a restart scenario, while one runs
 cleanup() {
   local d
+  [[ -z $erl_pid ]] || kill "$erl_pid" 2>/dev/null || true
   for d in "${!pid[@]}"; do
     kill "${pid[$d]}" 2>/dev/null || true
     wait "${pid[$d]}" 2>/dev/null || true
@@ -111,22 +115,27 @@ daemons=(otp epmdx)
 # while it runs: it is compared with plain epmdx only.
 declare -A binary=([otp]=$otp [epmdx]=$epmdx [observed]=$epmdx [floor]=$floor)
 metrics_port=$("$loadgen" free-port) || die "load generator failed"
-for d in "${daemons[@]}" observed floor; do
-  port[$d]=$("$loadgen" free-port) || die "load generator failed"
+# start DAEMON: starts it on its port (again, after a restart) and sets pid[DAEMON].
+start() {
+  local d=$1
   if [[ $d == floor ]]; then
     "$floor" --port "${port[$d]}" --names-nodes "$names_nodes" --names-prefix "$names_prefix" \
-      >"$work/$d.log" 2>&1 &
+      >>"$work/$d.log" 2>&1 &
   elif [[ $d == observed ]]; then
     "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
-      -metrics "$metrics_port" -log_events >"$work/$d.log" 2>&1 &
+      -metrics "$metrics_port" -log_events >>"$work/$d.log" 2>&1 &
   else
     "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
-      >"$work/$d.log" 2>&1 &
+      >>"$work/$d.log" 2>&1 &
   fi
   pid[$d]=$!
   # A daemon that finds its port taken exits quietly: make sure the one answering is ours.
   "$loadgen" ping --port "${port[$d]}" --timeout-ms 10000 && kill -0 "${pid[$d]}" 2>/dev/null ||
     die "$d (${binary[$d]}) did not start on port ${port[$d]}: $(tail -3 "$work/$d.log")"
+}
+for d in "${daemons[@]}" observed floor; do
+  port[$d]=$("$loadgen" free-port) || die "load generator failed"
+  start "$d"
 done
 
 # A Prometheus server's part: GET /metrics every second; one line per complete scrape.
@@ -204,6 +213,46 @@ done
 for ((v = 2; v <= variance_runs; v++)); do
   measure "lookups,1,run$v" "${daemons[@]}" floor -- lookups --nodes 1 "${timed[@]}"
 done
+
+# Restarts: one real Erlang node registered, a lookup of it every 10 ms while the daemon is
+# killed and started again (OTP's epmd, epmdx), or re-executes itself on SIGHUP (epmdx,
+# A-RESTART). A node whose registration is lost registers again only when it notices (OTP 24+:
+# about 2 s). restart_lookups KEY DAEMON kill|hup
+restart_lookups() {
+  local key=$1 d=$2 action=$3 node=brestart_$2 lg line
+  HOME=$work ERL_EPMD_PORT=${port[$d]} erl -sname "$node" -noshell -start_epmd false \
+    -eval 'timer:sleep(infinity).' >"$work/erl-$key.log" 2>&1 &
+  erl_pid=$!
+  for _ in $(seq 300); do
+    "$epmdx" -port "${port[$d]}" -names 2>/dev/null | grep -q "^name $node " && break
+    sleep 0.2
+  done
+  "$epmdx" -port "${port[$d]}" -names | grep -q "^name $node " ||
+    die "the erl node did not register with $d before $key: $(tail -3 "$work/erl-$key.log")"
+  "$loadgen" restart-lookups --port "${port[$d]}" --name "$node" --interval-ms 10 \
+    --duration "$restart_duration" >"$work/$key.out" &
+  lg=$!
+  sleep 1
+  if [[ $action == hup ]]; then
+    kill -HUP "${pid[$d]}"
+  else
+    kill "${pid[$d]}"
+    wait "${pid[$d]}" || true
+    start "$d"
+  fi
+  wait "$lg" || die "load generator failed on $key"
+  line=$(grep "^port=${port[$d]} " "$work/$key.out") || die "no result from $d for $key"
+  echo "daemon=$d key=$key $line" | tee -a "$raw" >&2
+  kill "$erl_pid"
+  wait "$erl_pid" 2>/dev/null || true
+  erl_pid=""
+}
+restart_lookups restart-kill otp kill
+restart_lookups restart-kill epmdx kill
+restart_lookups restart-hup epmdx hup
+# The time from SIGHUP to serving again, with reexec_nodes registrations held.
+measure reexec epmdx -- reexec --pid "${pid[epmdx]}" --nodes "$reexec_nodes" --window "$reexec_window"
+
 for d in "${!pid[@]}"; do
   kill -0 "${pid[$d]}" 2>/dev/null || die "$d died: $(tail -3 "$work/$d.log")"
 done
@@ -230,7 +279,7 @@ data="$work/lookups.dat"
   awk -v points="${points[*]}" -v sweep="${sweep[*]}" -v mid="$mid" -v names_nodes="$names_nodes" \
     -v flood_nodes="$flood_nodes" -v flood_connections="$flood_connections" \
     -v variance_runs="$variance_runs" -v observed_points="${observed_points[*]}" \
-    -v scrapes="$scrapes" -v events="$events" \
+    -v scrapes="$scrapes" -v events="$events" -v reexec_nodes="$reexec_nodes" \
     -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
     die "report.awk failed"
   echo

@@ -8,12 +8,14 @@
 # clang-tidy); the same suite again as a Release build in build-release/ (no benchmark tools);
 # the Debian package (scripts/package.sh) and its test in a
 # real systemd (test/packaging/deb_systemd_test.sh); -log_events read back from a real journal
-# (test/daemon/events_journal_test.sh); the same suite built with AddressSanitizer +
-# UBSan in build-asan/ (no benchmark tools there); a bounded libFuzzer run (scripts/fuzz.sh 60); a
-# benchmark smoke run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so
-# one report shows everything. The last line is "N passed, M failed": the CTest results of the
-# three trees, plus one check each for lint, the package, its systemd test, the journal test, the
-# fuzzing and benchmark runs and for any build that failed. Exit status 0 only if M is 0.
+# (test/daemon/events_journal_test.sh); restarts and reloads that keep every registration, in a
+# real systemd (test/packaging/restart_systemd_test.sh); the same suite built with AddressSanitizer
+# + UBSan in build-asan/ (no benchmark tools there), and the restart test with that daemon; a
+# bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke run (bench/run.sh --smoke). Every
+# step runs even when an earlier one failed, so one report shows everything. The last line is
+# "N passed, M failed": the CTest results of the three trees, plus one check each for lint, the
+# package, its systemd test, the journal test, the two restart tests, the fuzzing and benchmark
+# runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -101,7 +103,8 @@ fi
 check "deb package" scripts/package.sh
 debs=(dist/epmdx_*.deb)
 if [[ -f ${debs[0]} ]]; then
-    check "deb in systemd" test/packaging/deb_systemd_test.sh "${debs[0]}" build/deb-systemd-test
+    check "deb in systemd" test/packaging/deb_systemd_test.sh "${debs[0]}" build/deb-systemd-test \
+        build/test/packaging/epmdx-restart-client
 else
     failed=$((failed + 1))
     record FAIL "deb in systemd" "no package in dist/"
@@ -114,6 +117,20 @@ else
     record FAIL "events in journal" "no build/epmdx"
 fi
 
+# Restarts, reloads, stop and start of the repository's units in a real systemd while 1,002
+# nodes stay registered and lookups run (test/packaging/restart_systemd_test.sh); again below
+# with the sanitizer build of the daemon.
+restart_client=build/test/packaging/epmdx-restart-client
+restart_test() { # restart_test NAME DAEMON WORK_DIR
+    if [[ -x $2 && -x $restart_client ]]; then
+        check "$1" test/packaging/restart_systemd_test.sh "$2" "$restart_client" "$3"
+    else
+        failed=$((failed + 1))
+        record FAIL "$1" "no $2 or $restart_client"
+    fi
+}
+restart_test "restarts in systemd" build/epmdx build/restart-systemd-test
+
 # Sanitizer reports must fail the test that triggered them, in the test binaries and in every
 # daemon and CLI process they start (children inherit the environment).
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
@@ -122,6 +139,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # catch no less without the optimiser.
 if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON -DCMAKE_BUILD_TYPE=Debug; then
     ctest_tree asan+ubsan build-asan
+    restart_test "restarts in systemd (asan)" build-asan/epmdx build-asan/restart-systemd-test
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Debian package in a real systemd, next to erlang-base: installing it takes port 4369 over
 # from Debian's epmd.socket, a plain `erl -sname` registers with epmdx, the units survive stop,
-# start and an upgrade, a NAMES drop-in works, and purging hands the port back.
+# start and an upgrade, a NAMES drop-in works, and purging hands the port back. Given the test
+# client (epmdx-restart-client, restart_client.cpp), the upgrade runs with 100 registrations held
+# and lookups running, and must keep them all (A-RESTART): the service restarts, the socket stays.
 #
-#   deb_systemd_test.sh DEB WORK_DIR
+#   deb_systemd_test.sh DEB WORK_DIR [CLIENT_BINARY]
 #
 # Needs root, erlang-base and systemd-sandbox (SYSTEMD_SANDBOX, default
 # /work/shared/tools/systemd-sandbox). The sandbox
@@ -13,6 +15,7 @@
 set -euo pipefail
 deb=$(realpath "$1")
 work=$(realpath -m "$2") # erl inside the sandbox needs an absolute HOME
+client=${3:+$(realpath "$3")}
 sandbox_tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}
 name=${SANDBOX_NAME:-epmdx-pkgtest}
 [[ -x $sandbox_tool ]] || {
@@ -150,10 +153,33 @@ inside rm -r /run/systemd/system/epmdx.service.d
 inside systemctl daemon-reload
 
 step "an upgrade (the same package again) keeps the units enabled and the port served"
+if [[ -n $client ]]; then
+    echo "with 100 registrations held and a lookup every 5 ms"
+    inside "$client" hold 4369 upgrade 100 "$work/hold.status" 2>"$work/hold.log" &
+    wait_for "the test client did not register" grep -q "registered=100 eof=0" "$work/hold.status"
+    inside "$client" lookups 4369 5 "$work/lookups.status" upgrade0 upgrade99 2>"$work/lookups.log" &
+    service_pid=$(inside systemctl show -p MainPID --value epmdx.service)
+    socket_since=$(inside systemctl show -p ActiveEnterTimestampMonotonic --value epmdx.socket)
+    # This test starts the service more often than systemd's start rate limit (5 in 10 s) allows.
+    inside systemctl reset-failed epmdx.service
+fi
 dpkg_retry inside -i "$deb" || fail "dpkg -i (upgrade) failed"
 [[ $(inside systemctl is-enabled epmdx.socket) == enabled ]] || fail "epmdx.socket disabled by the upgrade"
 [[ $(inside systemctl is-enabled epmdx.service) == enabled ]] || fail "epmdx.service disabled by the upgrade"
 wait_for "epmdx does not answer after the upgrade" inside epmdx -started
+if [[ -n $client ]]; then
+    [[ $(inside systemctl show -p MainPID --value epmdx.service) != "$service_pid" ]] ||
+        fail "the upgrade did not restart epmdx.service"
+    [[ $(inside systemctl show -p ActiveEnterTimestampMonotonic --value epmdx.socket) == "$socket_since" ]] ||
+        fail "the upgrade restarted epmdx.socket (lookups are refused while it is down)"
+    [[ $(inside epmdx -names | grep -c '^name upgrade') == 100 ]] ||
+        fail "not all 100 registrations are listed after the upgrade"
+    sleep 0.5
+    # The clients go with the sandbox (nsenter does not pass signals on to them).
+    echo "lookups during the upgrade: $(cat "$work/lookups.status"); registrations: $(cat "$work/hold.status")"
+    grep -q "failed=0" "$work/lookups.status" || fail "lookups failed during the upgrade: $(tail -3 "$work/lookups.log")"
+    grep -q "eof=0" "$work/hold.status" || fail "registrations closed by the upgrade: $(tail -3 "$work/hold.log")"
+fi
 
 step "erlang-base (re)installed later starts epmd.socket; epmdx's dpkg trigger takes the port back"
 inside systemctl enable --quiet --now epmd.socket

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Restarts that nobody notices (A-RESTART), in a real systemd with the repository's units:
+# 1,000 registrations held by a test client plus two real `erl -sname` nodes, PORT_PLEASE2
+# lookups every 5 ms and the nodes pinging each other (a fresh connection, so a fresh lookup,
+# every 250 ms) throughout; `systemctl restart epmdx.service` five times and `systemctl reload`
+# five times: not one failed lookup or ping, all 1,002 nodes listed after each, none of the
+# client's registration connections closed, both nodes keep their creation. Then
+# `systemctl stop` and start: the store is emptied, the held names are gone, the nodes register
+# again by themselves.
+#
+#   restart_systemd_test.sh EPMDX_BINARY CLIENT_BINARY WORK_DIR
+#
+# EPMDX_BINARY is the daemon under test (build/epmdx, or build-asan/epmdx: sanitizer reports in
+# its journal fail the test); CLIENT_BINARY is epmdx-restart-client (restart_client.cpp).
+# Needs root, erlang-base and systemd-sandbox (SYSTEMD_SANDBOX, default
+# /work/shared/tools/systemd-sandbox); the sandbox (SANDBOX_NAME, default epmdx-restarttest)
+# sees the host's file system except /tmp and /run, so the binaries are copied to
+# /opt/epmdx-restarttest and the units go to the sandbox's own /run/systemd/system.
+set -euo pipefail
+binary=$(realpath "$1")
+client_src=$(realpath "$2")
+work=$(realpath -m "$3")
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+units=$here/../../packaging/systemd
+sandbox_tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}
+name=${SANDBOX_NAME:-epmdx-restarttest}
+opt=/opt/epmdx-restarttest
+held=1000
+[[ -x $sandbox_tool ]] || {
+    echo "restart_systemd_test: $sandbox_tool not found" >&2
+    exit 1
+}
+started=$SECONDS
+since=$(date '+%Y-%m-%d %H:%M:%S') # the journal outlives the sandbox: read only this run's part
+
+inside() { "$sandbox_tool" run "$name" "$@"; }
+step() { echo "--- [$((SECONDS - started)) s] $*"; }
+fail() {
+    echo "restart_systemd_test: FAILED: $*" >&2
+    inside systemctl --no-pager status epmdx.socket epmdx.service 2>&1 | tail -20 >&2 || true
+    inside journalctl --no-pager -o short-precise -u epmdx.service --since "$since" -n 40 >&2 || true
+    for log in hold lookups; do
+        [[ -s $work/$log.log ]] && { echo "== $log.log" >&2; tail -20 "$work/$log.log" >&2; }
+    done
+    exit 1
+}
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+    local tries=$(($1 * 5)) what=$2
+    shift 2
+    for _ in $(seq "$tries"); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    fail "$what"
+}
+status_of() { cat "$work/$1.status" 2>/dev/null; }
+field() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$work/$1.status" 2>/dev/null; }
+names() { inside "$opt/epmdx" -names; }
+# Counts the nodes NAMES lists, and fails unless both erl nodes and every held name are among them.
+expect_all_listed() {
+    local listed count
+    listed=$(names) || fail "$1: epmdx -names failed"
+    count=$(grep -c '^name ' <<<"$listed" || true)
+    ((count == held + 2)) || fail "$1: $count nodes listed, not $((held + 2))"
+    grep -q '^name resta at port' <<<"$listed" || fail "$1: resta is not listed"
+    grep -q '^name restb at port' <<<"$listed" || fail "$1: restb is not listed"
+}
+# Nothing has gone wrong so far: no failed lookup, no registration closed, no failed ping.
+expect_unnoticed() {
+    [[ $(field lookups failed) == 0 ]] || fail "$1: failed lookups ($(status_of lookups))"
+    [[ $(field hold eof) == 0 ]] || fail "$1: registrations closed ($(status_of hold))"
+    grep -qv '^pong' "$work/pings" && fail "$1: a ping failed: $(grep -v '^pong' "$work/pings" | head -1)"
+    [[ $(sort -u "$work/pings" | wc -l) == 1 ]] ||
+        fail "$1: the nodes' creations changed: $(sort -u "$work/pings" | tr '\n' ';')"
+    return 0
+}
+main_pid() { inside systemctl show -p MainPID --value epmdx.service; }
+
+cleanup() {
+    set +e
+    "$sandbox_tool" stop "$name"
+    rm -rf "$opt"
+    [[ ${keep_work:-0} == 1 ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+"$sandbox_tool" stop "$name"
+rm -rf "$work" "$opt"
+mkdir -p "$work/home" "$opt"
+# DynamicUser= runs the daemon as a user that must be able to read the binary and its directory.
+install -m 0755 "$binary" "$opt/epmdx"
+install -m 0755 "$client_src" "$opt/epmdx-restart-client"
+chmod 0755 "$opt"
+client=$opt/epmdx-restart-client
+
+step "boot the sandbox; the repository's units, ExecStart pointing at $binary"
+"$sandbox_tool" start "$name" >/dev/null
+inside mkdir -p /run/systemd/system
+sed "s|@EPMDX_INSTALLED_BINARY@|$opt/epmdx|" "$units/epmdx.service.in" |
+    inside tee /run/systemd/system/epmdx.service >/dev/null
+inside cp "$units/epmdx.socket" /run/systemd/system/
+if ldd "$binary" | grep -q libasan; then
+    # LeakSanitizer stops the process's threads with ptrace (@debug) when it checks for leaks
+    # at exit; the rest of the sandboxing stays as shipped.
+    inside mkdir -p /run/systemd/system/epmdx.service.d
+    printf '[Service]\nSystemCallFilter=@debug\nEnvironment=ASAN_OPTIONS=%s UBSAN_OPTIONS=%s\n' \
+        "${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}" \
+        "${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}" |
+        inside tee /run/systemd/system/epmdx.service.d/sanitizers.conf >/dev/null
+fi
+inside systemctl daemon-reload
+inside systemctl start systemd-journald.socket epmdx.socket
+wait_for 10 "epmdx does not answer" names
+
+step "$held registrations held by the test client, two erl nodes pinging each other"
+inside "$client" hold 4369 held "$held" "$work/hold.status" 2>"$work/hold.log" &
+wait_for 30 "the client did not register $held names" \
+    grep -q "registered=$held eof=0" "$work/hold.status"
+erl_node() { # erl_node NAME EVAL
+    inside env HOME="$work/home" PINGS="$work/pings" erl -sname "$1" -noshell -eval "$2" \
+        >"$work/erl-$1.log" 2>&1 &
+}
+erl_node restb 'timer:sleep(infinity).'
+# resta waits for restb, then disconnects and pings it (a fresh PORT_PLEASE2) every 250 ms,
+# writing "pong" with both creations, or "pang".
+erl_node resta '
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    B = list_to_atom("restb@" ++ Host),
+    Log = os:getenv("PINGS"),
+    Loop = fun L() ->
+        erlang:disconnect_node(B),
+        Line = case net_adm:ping(B) of
+            pong -> io_lib:format("pong ~p ~p~n", [erlang:system_info(creation),
+                                                    rpc:call(B, erlang, system_info, [creation])]);
+            pang -> io_lib:format("pang~n", [])
+        end,
+        ok = file:write_file(Log, Line, [append]),
+        timer:sleep(250),
+        L()
+    end,
+    WaitForB = fun W() -> case net_adm:ping(B) of pong -> ok; pang -> timer:sleep(200), W() end end,
+    WaitForB(),
+    Loop().'
+wait_for 60 "the erl nodes did not ping each other" grep -q '^pong' "$work/pings"
+expect_all_listed "before any restart"
+inside "$client" lookups 4369 5 "$work/lookups.status" resta restb held0 "held$((held - 1))" \
+    2>"$work/lookups.log" &
+sleep 0.5
+expect_unnoticed "before any restart"
+names | sed -n 1,3p
+
+for i in 1 2 3 4 5; do
+    step "systemctl restart epmdx.service ($i of 5)"
+    before=$(main_pid)
+    # The test restarts faster than systemd's start rate limit allows (5 starts in 10 s).
+    inside systemctl reset-failed epmdx.service
+    t0=$(date +%s%N)
+    inside systemctl restart epmdx.service || fail "systemctl restart failed"
+    echo "restart took $((($(date +%s%N) - t0) / 1000000)) ms"
+    [[ $(main_pid) != "$before" ]] || fail "restart $i: the main PID did not change"
+    expect_all_listed "after restart $i"
+    sleep 0.5
+    expect_unnoticed "after restart $i"
+done
+
+for i in 1 2 3 4 5; do
+    step "systemctl reload epmdx.service ($i of 5)"
+    before=$(main_pid)
+    t0=$(date +%s%N)
+    inside systemctl reload epmdx.service || fail "systemctl reload failed"
+    echo "reload took $((($(date +%s%N) - t0) / 1000000)) ms"
+    expect_all_listed "after reload $i"
+    [[ $(main_pid) == "$before" ]] || fail "reload $i: the main PID changed"
+    sleep 0.5
+    expect_unnoticed "after reload $i"
+done
+echo "lookups: $(status_of lookups); pings: $(wc -l <"$work/pings") ($(sort -u "$work/pings"))"
+
+step "systemctl stop: the store is emptied, nothing stale is served; start: the nodes come back"
+# From here on lookups are meant to fail: the counts above are final (the clients go with the
+# sandbox; nsenter does not pass signals on to them).
+inside systemctl stop epmdx.socket epmdx.service
+wait_for 10 "the client's registrations were not closed by systemctl stop" \
+    grep -q "eof=$held" "$work/hold.status"
+[[ $(inside systemctl show -p NFileDescriptorStore --value epmdx.service) == 0 ]] ||
+    fail "the descriptor store is not empty after systemctl stop"
+inside systemctl start epmdx.socket
+listed=$(names) || fail "epmdx does not answer after systemctl start"
+grep -q '^name held' <<<"$listed" && fail "held names are listed after a stop"
+wait_for 20 "the erl nodes did not register again" \
+    bash -c "'$sandbox_tool' run '$name' '$opt/epmdx' -names | grep -c '^name rest[ab] ' | grep -qx 2"
+: >"$work/pings"
+wait_for 20 "the erl nodes do not ping each other after stop and start" grep -q '^pong' "$work/pings"
+
+if inside journalctl --no-pager -o cat -u epmdx.service --since "$since" | grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
+    fail "sanitizer reports in the daemon's journal"
+fi
+echo "restart_systemd_test: all steps passed ($((SECONDS - started)) s)"
