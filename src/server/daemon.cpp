@@ -262,9 +262,18 @@ int run_daemon(const DaemonOptions& options) {
     Server server(io, options, log, std::move(listeners.acceptors), max_connections,
                   std::move(metrics_acceptor));
     server.add_static_entries(std::move(static_file.nodes));
-    if (!inherited.states.empty() || !inherited.registrations.empty()) {
+    if (!inherited.states.empty() || !inherited.registrations.empty() ||
+        !inherited.bundles.empty()) {
+        // After raising the descriptor limit: each registration takes one here.
+        std::vector<std::string> problems;
+        std::vector<int> registrations = unbundle_registrations(inherited.bundles, problems);
+        for (const std::string& problem : problems) {
+            log.printf(0, "handover: %s", problem.c_str());
+        }
+        registrations.insert(registrations.end(), inherited.registrations.begin(),
+                             inherited.registrations.end());
         const std::optional<HandoverState> state = take_state(inherited.states, log);
-        server.restore(state ? &*state : nullptr, inherited.registrations);
+        server.restore(state ? &*state : nullptr, registrations);
         if (options.systemd) {
             clear_fd_store();  // the store must never hold stale copies
         }

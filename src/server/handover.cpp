@@ -151,6 +151,8 @@ InheritedDescriptors take_inherited_descriptors() {
             static_cast<std::size_t>(i) < names.size() ? names[i] : std::string("unknown");
         if (name == state_fd_name) {
             result.states.push_back(fd);
+        } else if (name == bundle_fd_name) {
+            result.bundles.push_back(fd);
         } else if (name == registration_fd_name) {
             result.registrations.push_back(fd);
         } else if (name == listener_fd_name) {
@@ -254,6 +256,132 @@ RegistrationSocket check_registration_socket(int fd) {
         socket.problem = "its connection is no longer established (the peer closed it)";
     }
     return socket;
+}
+
+// A bundle is a Unix datagram socket pair: each message is one datagram, so every receive
+// returns exactly the descriptors one send queued, and the receiving end never reports a hangup
+// when the sending end closes (as a stream or seqpacket socket would), so nothing that polls the
+// stored descriptor takes it for dead. Each message carries its descriptor count, so that a
+// truncated receive can say how many were lost.
+Bundles bundle_registrations(std::span<const int> registrations) {
+    Bundles bundles;
+    int sender = -1;
+    std::size_t queued_here = 0;  // in the current pair
+    while (bundles.sent < registrations.size()) {
+        if (sender < 0) {
+            int pair[2];
+            if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+                bundles.error = "socketpair: " + errno_text(errno);
+                break;
+            }
+            // Queued messages are charged to the sender: as much room as the kernel allows
+            // (net.core.wmem_max), so that one pair holds tens of thousands of descriptors.
+            const int most = INT_MAX / 2;
+            ::setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &most, sizeof most);
+            sender = pair[0];
+            bundles.fds.push_back(pair[1]);
+            queued_here = 0;
+        }
+        const std::size_t n =
+            std::min(descriptors_per_message, registrations.size() - bundles.sent);
+        auto count = static_cast<std::uint16_t>(n);
+        iovec part{&count, sizeof count};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * descriptors_per_message)] = {};
+        msghdr header{};
+        header.msg_iov = &part;
+        header.msg_iovlen = 1;
+        header.msg_control = control;
+        header.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        cmsghdr* rights = CMSG_FIRSTHDR(&header);
+        rights->cmsg_level = SOL_SOCKET;
+        rights->cmsg_type = SCM_RIGHTS;
+        rights->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        std::memcpy(CMSG_DATA(rights), registrations.data() + bundles.sent, sizeof(int) * n);
+        if (::sendmsg(sender, &header, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+            bundles.sent += n;
+            ++queued_here;
+            continue;
+        }
+        const int error = errno;
+        if (error == EINTR) {
+            continue;
+        }
+        ::close(sender);
+        sender = -1;
+        if ((error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS) && queued_here > 0) {
+            continue;  // this pair is full: the next one
+        }
+        // ETOOMANYREFS: more descriptors in flight than RLIMIT_NOFILE allows this user.
+        bundles.error = "queueing registrations: " + errno_text(error);
+        if (queued_here == 0) {
+            ::close(bundles.fds.back());
+            bundles.fds.pop_back();
+        }
+        break;
+    }
+    if (sender >= 0) {
+        ::close(sender);  // what it queued stays readable at the other end
+    }
+    return bundles;
+}
+
+std::vector<int> unbundle_registrations(std::span<const int> bundles,
+                                        std::vector<std::string>& problems) {
+    std::vector<int> fds;
+    for (const int bundle : bundles) {
+        const auto domain = socket_option<int>(bundle, SOL_SOCKET, SO_DOMAIN);
+        const auto type = socket_option<int>(bundle, SOL_SOCKET, SO_TYPE);
+        if (!domain || !type || *domain != AF_UNIX || *type != SOCK_DGRAM) {
+            problems.push_back("dropped bundle descriptor " + std::to_string(bundle) +
+                               ": not a Unix datagram socket");
+            ::close(bundle);
+            continue;
+        }
+        std::size_t lost = 0;
+        for (;;) {
+            std::uint16_t count = 0;
+            iovec part{&count, sizeof count};
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * descriptors_per_message)];
+            msghdr header{};
+            header.msg_iov = &part;
+            header.msg_iovlen = 1;
+            header.msg_control = control;
+            header.msg_controllen = sizeof control;
+            const ssize_t n = ::recvmsg(bundle, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    problems.push_back("reading bundle descriptor " + std::to_string(bundle) +
+                                       ": " + errno_text(errno));
+                }
+                break;  // all read
+            }
+            std::size_t received = 0;
+            for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                    const std::size_t at = fds.size();
+                    fds.resize(at + k);
+                    std::memcpy(fds.data() + at, CMSG_DATA(c), sizeof(int) * k);
+                    received += k;
+                }
+            }
+            if ((header.msg_flags & MSG_CTRUNC) != 0) {
+                // The kernel closed what did not fit (RLIMIT_NOFILE reached, or a bigger
+                // message than any epmdx sends).
+                lost += n == sizeof count && count > received ? count - received : 1;
+            }
+        }
+        if (lost > 0) {
+            problems.push_back("bundle descriptor " + std::to_string(bundle) + ": " +
+                               std::to_string(lost) +
+                               " registration sockets lost in transit (truncated receive)");
+        }
+        ::close(bundle);
+    }
+    return fds;
 }
 
 std::optional<ExecImage> capture_exec_image(std::string& error) {
@@ -441,16 +569,15 @@ void notify_systemd([[maybe_unused]] const std::string& state) {
 #endif
 }
 
-std::string store_in_fd_store([[maybe_unused]] std::span<const int> registrations,
+std::string store_in_fd_store([[maybe_unused]] std::span<const int> bundles,
                               [[maybe_unused]] int state_fd) {
 #ifdef EPMDX_HAVE_SYSTEMD
-    const std::string registration_message =
-        "FDSTORE=1\nFDNAME=" + std::string(registration_fd_name);
-    for (std::size_t first = 0; first < registrations.size(); first += fd_store_batch) {
-        const std::size_t n = std::min(fd_store_batch, registrations.size() - first);
-        const int r =
-            sd_pid_notify_with_fds(0, 0, registration_message.c_str(), registrations.data() + first,
-                                   static_cast<unsigned>(n));
+    // FDPOLL=0: systemd must not watch a bundle for a hangup (it holds the only reference).
+    const std::string bundle_message = "FDSTORE=1\nFDPOLL=0\nFDNAME=" + std::string(bundle_fd_name);
+    for (std::size_t first = 0; first < bundles.size(); first += descriptors_per_message) {
+        const std::size_t n = std::min(descriptors_per_message, bundles.size() - first);
+        const int r = sd_pid_notify_with_fds(0, 0, bundle_message.c_str(), bundles.data() + first,
+                                             static_cast<unsigned>(n));
         if (r <= 0) {
             return "storing registrations: " + (r == 0 ? "no NOTIFY_SOCKET" : errno_text(-r));
         }
@@ -473,8 +600,10 @@ std::string store_in_fd_store([[maybe_unused]] std::span<const int> registration
 }
 
 void clear_fd_store() {
-    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(registration_fd_name));
+    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(bundle_fd_name));
     notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(state_fd_name));
+    // What an epmdx that stored each registration under its own name may have left.
+    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(registration_fd_name));
 }
 
 }  // namespace epmdx::server

@@ -17,10 +17,13 @@ namespace epmdx::server {
 
 // LISTEN_FDNAMES names. Any other name is a listening socket from systemd's socket unit.
 inline constexpr std::string_view state_fd_name = "epmdx-state";
+// A Unix socket with the registration sockets queued in it (bundle_registrations).
+inline constexpr std::string_view bundle_fd_name = "epmdx-registrations";
+// One registration socket: how the first version passed them, still taken on start.
 inline constexpr std::string_view registration_fd_name = "registration";
 inline constexpr std::string_view listener_fd_name = "epmdx-listen";
 // The kernel's limit on descriptors in one message (SCM_MAX_FD).
-inline constexpr std::size_t fd_store_batch = 253;
+inline constexpr std::size_t descriptors_per_message = 253;
 
 struct NamedFd {
     int fd = -1;
@@ -33,11 +36,13 @@ struct InheritedDescriptors {
     std::vector<NamedFd> systemd_listeners;  // from the socket unit, in order
     std::vector<int> handed_listeners;       // epmdx-listen
     std::vector<int> registrations;
-    std::vector<int> states;  // epmdx-state: one, normally
+    std::vector<int> bundles;  // epmdx-registrations
+    std::vector<int> states;   // epmdx-state: one, normally
 
     // Something a previous epmdx process handed over.
     bool from_previous_process() const {
-        return !handed_listeners.empty() || !registrations.empty() || !states.empty();
+        return !handed_listeners.empty() || !registrations.empty() || !bundles.empty() ||
+               !states.empty();
     }
 };
 InheritedDescriptors take_inherited_descriptors();
@@ -78,14 +83,27 @@ void unblock_restart_signals();
 // it was before.
 std::string reexec(const ExecImage& image, std::span<const NamedFd> fds);
 
+// The registration sockets queued in Unix sockets, so that they pass as a few descriptors
+// whatever their number: LISTEN_FDNAMES stays short, and systemd's store (which compares each
+// descriptor it takes with every one it holds) gets a handful. Never blocks.
+struct Bundles {
+    std::vector<int> fds;  // the receiving ends, close-on-exec
+    std::size_t sent = 0;  // registrations in them: the first `sent`
+    std::string error;     // why the others are not, if any are not
+};
+Bundles bundle_registrations(std::span<const int> registrations);
+// The registration sockets queued in bundles, which are closed. problems: what went wrong, one
+// line each (what it cost is seen when the state's entries are matched with the sockets).
+std::vector<int> unbundle_registrations(std::span<const int> bundles,
+                                        std::vector<std::string>& problems);
+
 // Under systemd (NOTIFY_SOCKET set): whether there is a manager to notify at all.
 bool systemd_notify_available();
 void notify_systemd(const std::string& state);
-// Stores the registrations (FDNAME=registration, in batches of fd_store_batch) and then the
-// state memfd (FDNAME=epmdx-state) in systemd's descriptor store and waits until systemd has
-// read them. Returns "" or why not.
-std::string store_in_fd_store(std::span<const int> registrations, int state_fd);
-// Empties the store of both names: what it held has been taken back.
+// Stores the bundles (FDNAME=epmdx-registrations) and then the state memfd (FDNAME=epmdx-state)
+// in systemd's descriptor store and waits until systemd has read them. Returns "" or why not.
+std::string store_in_fd_store(std::span<const int> bundles, int state_fd);
+// Empties the store of every name it may hold: what it held has been taken back.
 void clear_fd_store();
 
 }  // namespace epmdx::server

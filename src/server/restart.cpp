@@ -101,21 +101,60 @@ HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) con
     return state;
 }
 
-void Server::hand_over_to_fd_store() {
+asio::awaitable<void> Server::stop_accepting_and_drain() {
+    // New connections wait in the listeners' backlog, which the next process gets; requests
+    // already accepted get a moment to be answered.
+    restarting_ = true;
+    std::error_code ignored;
+    for (Acceptor& acceptor : acceptors_) {
+        acceptor.cancel(ignored);
+    }
+    constexpr auto drain_limit = std::chrono::milliseconds(100);
+    const auto give_up = Clock::now() + drain_limit;
+    asio::steady_timer tick(io_);
+    do {
+        tick.expires_after(std::chrono::milliseconds(1));
+        co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    } while ((accept_loops_ > 0 || admission_.oldest() != nullptr) && Clock::now() < give_up &&
+             !shutting_down_);
+    if (shutting_down_) {
+        co_return;
+    }
+    while (Admission::Entry* oldest = admission_.oldest()) {
+        drop_pending(static_cast<Connection&>(*oldest), nullptr);
+    }
+}
+
+asio::awaitable<void> Server::hand_over_to_fd_store() {
+    terminating_ = true;
+    co_await stop_accepting_and_drain();
+    if (shutting_down_) {
+        co_return;
+    }
     std::vector<int> fds;
     const HandoverState state = state_to_hand_over(fds);
     std::string error;
     const int state_fd = seal_state(encode_handover_state(state), error);
+    Bundles bundles;
     if (state_fd >= 0) {
-        error = store_in_fd_store(fds, state_fd);
+        bundles = bundle_registrations(fds);
+        if (!bundles.error.empty()) {
+            log_.printf(0, "handing over %zu of %zu registrations: %s", bundles.sent, fds.size(),
+                        bundles.error.c_str());
+        }
+        error = store_in_fd_store(bundles.fds, state_fd);
         ::close(state_fd);
+        for (const int bundle : bundles.fds) {
+            ::close(bundle);
+        }
     }
     if (!error.empty()) {
         log_.printf(0, "cannot hand the registrations over to systemd: %s", error.c_str());
-        return;
+    } else {
+        // Closing ours then sends no FIN: systemd holds a copy of each.
+        log_.printf(0, "handed %zu registrations over to systemd's descriptor store", bundles.sent);
     }
-    // Closing ours then sends no FIN: systemd holds a copy of each.
-    log_.printf(0, "handed %zu registrations over to systemd's descriptor store", fds.size());
+    shutdown();
 }
 
 void Server::wait_for_reload_signal() {
@@ -140,26 +179,9 @@ asio::awaitable<void> Server::restart_in_place() {
     if (options_.systemd) {
         notify_systemd("RELOADING=1");
     }
-    // Stop accepting (new connections wait in the listeners' backlog, which the next process
-    // inherits) and give requests already accepted a moment to be answered.
-    restarting_ = true;
-    std::error_code ignored;
-    for (Acceptor& acceptor : acceptors_) {
-        acceptor.cancel(ignored);
-    }
-    constexpr auto drain_limit = std::chrono::milliseconds(100);
-    const auto give_up = Clock::now() + drain_limit;
-    asio::steady_timer tick(io_);
-    do {
-        tick.expires_after(std::chrono::milliseconds(1));
-        co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    } while ((accept_loops_ > 0 || admission_.oldest() != nullptr) && Clock::now() < give_up &&
-             !shutting_down_);
-    if (shutting_down_) {
-        co_return;
-    }
-    while (Admission::Entry* oldest = admission_.oldest()) {
-        drop_pending(static_cast<Connection&>(*oldest), nullptr);
+    co_await stop_accepting_and_drain();
+    if (shutting_down_ || terminating_) {
+        co_return;  // SIGTERM came meanwhile: it decides
     }
 
     std::vector<int> registration_fds;
@@ -167,17 +189,25 @@ asio::awaitable<void> Server::restart_in_place() {
     std::string error;
     const int state_fd = seal_state(encode_handover_state(state), error);
     if (state_fd >= 0) {
+        const Bundles bundles = bundle_registrations(registration_fds);
+        if (!bundles.error.empty()) {
+            log_.printf(0, "handing over %zu of %zu registrations: %s", bundles.sent,
+                        registration_fds.size(), bundles.error.c_str());
+        }
         std::vector<NamedFd> passed;
-        passed.reserve(acceptors_.size() + registration_fds.size() + 1);
+        passed.reserve(acceptors_.size() + bundles.fds.size() + 1);
         for (std::size_t i = 0; i < acceptors_.size(); ++i) {
             passed.push_back({acceptors_[i].native_handle(), listener_names_[i]});
         }
-        for (const int fd : registration_fds) {
-            passed.push_back({fd, std::string(registration_fd_name)});
+        for (const int bundle : bundles.fds) {
+            passed.push_back({bundle, std::string(bundle_fd_name)});
         }
         passed.push_back({state_fd, std::string(state_fd_name)});
         error = reexec(image, passed);  // returns only if it failed
         ::close(state_fd);
+        for (const int bundle : bundles.fds) {
+            ::close(bundle);  // the registrations in them are ours still
+        }
     }
     log_.printf(0, "cannot re-execute %s: %s; still serving", image.path.c_str(), error.c_str());
     if (options_.systemd) {

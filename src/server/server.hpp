@@ -137,8 +137,11 @@ class Server {
     void start_accepting();
     // The registry as the next process needs it, and the descriptors holding registrations.
     HandoverState state_to_hand_over(std::vector<int>& registration_fds) const;
-    // SIGTERM under systemd: registrations and state into systemd's descriptor store.
-    void hand_over_to_fd_store();
+    // Between SIGHUP or SIGTERM and handing over: stop accepting, let pending requests finish
+    // (up to 100 ms), close the rest.
+    asio::awaitable<void> stop_accepting_and_drain();
+    // SIGTERM under systemd: drain, registrations and state into systemd's store, shut down.
+    asio::awaitable<void> hand_over_to_fd_store();
     // SIGHUP: stop accepting, let pending requests finish, re-execute; on failure serve on.
     asio::awaitable<void> restart_in_place();
     void wait_for_reload_signal();
@@ -186,8 +189,9 @@ class Server {
     bool shutting_down_ = false;
     std::optional<ExecImage> exec_image_;
     std::vector<std::string> listener_names_;
-    bool restarting_ = false;  // between SIGHUP and execve: accept loops stopped
-    int accept_loops_ = 0;     // running
+    bool restarting_ = false;   // between SIGHUP or SIGTERM and handing over: not accepting
+    bool terminating_ = false;  // SIGTERM is handing over to systemd's store
+    int accept_loops_ = 0;      // running
     // A descriptor held in reserve: when accept() runs out, freeing it shows whether a client is
     // really waiting, and takes that client.
     int spare_fd_ = -1;

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -207,6 +208,25 @@ TEST(EpmdxRestart, TenThousandRegistrationsServeAgainQuickly) {
     EXPECT_LT(longest, 4'000'000);
     EXPECT_EQ(closed_connections(nodes), 0U);
     EXPECT_EQ(names_count(d.port()), 10000U);
+}
+
+// One name per registration in LISTEN_FDNAMES would pass the kernel's 128 KiB limit on one
+// environment string at about 10,080 of them: the registrations travel in a bundle instead.
+TEST(EpmdxRestart, MoreRegistrationsThanLISTEN_FDNAMESCouldNameSurviveASighup) {
+    constexpr std::size_t count = 11'500;
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < count + 1000) {
+        GTEST_SKIP() << "the open file limit (" << limit.rlim_cur << ") cannot hold " << count;
+    }
+    Daemon d = Daemon::start(DaemonKind::epmdx);
+    Nodes nodes = register_nodes(d.port(), count);
+    d.process().signal(SIGHUP);
+    ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(count), 1, 30s)) << d.log();
+    EXPECT_EQ(closed_connections(nodes), 0U);
+    EXPECT_EQ(names_count(d.port()), count);
 }
 
 TEST(EpmdxRestart, KillNineLeavesNothingStale) {
@@ -526,6 +546,18 @@ struct Handover {
         }
         return fds;
     }
+    // The registrations queued in one bundle, as a previous process passes them.
+    server::NamedFd bundle() const {
+        std::vector<int> fds;
+        for (const Pair& pair : pairs) {
+            fds.push_back(pair.server);
+        }
+        const server::Bundles bundles = server::bundle_registrations(fds);
+        if (bundles.fds.size() != 1 || bundles.sent != fds.size()) {
+            throw std::runtime_error("cannot bundle: " + bundles.error);
+        }
+        return {bundles.fds[0], "epmdx-registrations"};
+    }
     std::vector<server::NamedFd> with_state(int state_fd) const {
         std::vector<server::NamedFd> fds = registrations();
         fds.push_back({state_fd, "epmdx-state"});
@@ -664,6 +696,66 @@ TEST(EpmdxHandoverState, AUdpSocketNamedRegistrationIsDropped) {
     expect_clean_start(h, fds, "not a TCP socket", {"alpha", "beta", "gamma"});
     ::close(state_fd);
     ::close(udp);
+}
+
+TEST(EpmdxHandoverState, RegistrationsInABundleAreTakenOver) {
+    Handover h;
+    const int state_fd = sealed(server::encode_handover_state(h.state));
+    const server::NamedFd bundle = h.bundle();
+    for (const Pair& pair : h.pairs) {
+        ::close(pair.server);  // the bundle holds them now
+    }
+    CraftedStart d({bundle, {state_fd, "epmdx-state"}});
+    ::close(bundle.fd);
+    ::close(state_fd);
+    ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(3))) << d.log();
+    EXPECT_EQ(h.listed(d.port()), (std::vector<std::string>{"alpha", "beta", "gamma"}));
+    // The bundle held the only other copies: the daemon's are what hold the nodes now.
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(h.client_open(i)) << i;
+    }
+}
+
+TEST(EpmdxHandoverState, AUdpSocketInABundleIsDropped) {
+    Handover h;
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    h.state.registrations.push_back(entry("udp", inode_of(udp)));
+    const int state_fd = sealed(server::encode_handover_state(h.state));
+    std::vector<int> fds = {udp};
+    for (const Pair& pair : h.pairs) {
+        fds.push_back(pair.server);
+    }
+    const server::Bundles bundles = server::bundle_registrations(fds);
+    ASSERT_EQ(bundles.fds.size(), 1U);
+    expect_clean_start(h, {{bundles.fds[0], "epmdx-registrations"}, {state_fd, "epmdx-state"}},
+                       "not a TCP socket", {"alpha", "beta", "gamma"});
+    ::close(bundles.fds[0]);
+    ::close(state_fd);
+    ::close(udp);
+}
+
+TEST(EpmdxHandoverState, ABundleThatIsNotAUnixSocketIsDropped) {
+    Handover h;
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int state_fd = sealed(server::encode_handover_state(h.state));
+    std::vector<server::NamedFd> fds = h.with_state(state_fd);
+    fds.push_back({udp, "epmdx-registrations"});
+    expect_clean_start(h, fds, "not a Unix datagram socket", {"alpha", "beta", "gamma"});
+    ::close(state_fd);
+    ::close(udp);
+}
+
+TEST(EpmdxHandoverState, AnEmptyBundleDropsNothingElse) {
+    Handover h;
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+    ::close(pair[0]);
+    const int state_fd = sealed(server::encode_handover_state(h.state));
+    std::vector<server::NamedFd> fds = h.with_state(state_fd);
+    fds.push_back({pair[1], "epmdx-registrations"});
+    expect_clean_start(h, fds, took_over(3), {"alpha", "beta", "gamma"});
+    ::close(state_fd);
+    ::close(pair[1]);
 }
 
 TEST(EpmdxHandoverState, AListeningSocketNamedRegistrationIsDropped) {
@@ -889,27 +981,25 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
     EXPECT_NE(first->log().find("handed 300 registrations over to systemd's descriptor store"),
               std::string::npos)
         << first->log();
-    std::vector<std::size_t> batches;
-    const std::vector<int> registrations = systemd.stored("registration", &batches);
-    EXPECT_EQ(registrations.size(), 300U);
-    EXPECT_EQ(batches, (std::vector<std::size_t>{253, 47}));
+    // One bundle holds them all, stored with FDPOLL=0; no descriptor of its own per registration.
+    EXPECT_TRUE(systemd.stored("registration").empty());
+    const std::vector<int> bundles = systemd.stored("epmdx-registrations");
+    ASSERT_EQ(bundles.size(), 1U);
+    EXPECT_TRUE(systemd.received("FDSTORE=1\nFDPOLL=0\nFDNAME=epmdx-registrations"));
     const std::vector<int> state = systemd.stored("epmdx-state");
     ASSERT_EQ(state.size(), 1U);
     // systemd holds every connection now: the nodes saw nothing.
     EXPECT_EQ(closed_connections(nodes), 0U);
 
-    // The next start gets the listener, the registrations and the state, as systemd passes them.
-    std::vector<server::NamedFd> passed = {{listener, "epmdx.socket"}};
-    for (const int fd : registrations) {
-        passed.push_back({fd, "registration"});
-    }
-    passed.push_back({state[0], "epmdx-state"});
+    // The next start gets the listener, the bundle and the state, as systemd passes them.
+    std::vector<server::NamedFd> passed = {
+        {listener, "epmdx.socket"}, {bundles[0], "epmdx-registrations"}, {state[0], "epmdx-state"}};
     systemd.messages.clear();  // (their descriptors go with the store below)
     CraftedStart second(passed, {"-systemd"}, env, port);
     ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s))
         << second.log();
     EXPECT_NE(second.log().find(took_over(300)), std::string::npos) << second.log();
-    EXPECT_TRUE(systemd.received("FDSTOREREMOVE=1\nFDNAME=registration"));
+    EXPECT_TRUE(systemd.received("FDSTOREREMOVE=1\nFDNAME=epmdx-registrations"));
     EXPECT_TRUE(systemd.received("FDSTOREREMOVE=1\nFDNAME=epmdx-state"));
     // systemd lets go of its copies once told to.
     for (const server::NamedFd& fd : passed) {
