@@ -101,7 +101,7 @@ HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) con
     return state;
 }
 
-asio::awaitable<void> Server::stop_accepting_and_drain() {
+asio::awaitable<void> Server::drain_and_hand_over(HandoverPath path) {
     // New connections wait in the listeners' backlog, which the next process gets; requests
     // already accepted get a moment to be answered.
     restarting_ = true;
@@ -117,20 +117,22 @@ asio::awaitable<void> Server::stop_accepting_and_drain() {
         co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     } while ((accept_loops_ > 0 || admission_.oldest() != nullptr) && Clock::now() < give_up &&
              !shutting_down_);
-    if (shutting_down_) {
+    // A SIGTERM during a SIGHUP's drain decides: it hands over (or shuts down) itself.
+    if (shutting_down_ || (path == HandoverPath::reexec && terminating_)) {
         co_return;
     }
     while (Admission::Entry* oldest = admission_.oldest()) {
         drop_pending(static_cast<Connection&>(*oldest), nullptr);
     }
+    if (path == HandoverPath::fd_store) {
+        hand_over_to_fd_store();
+        shutdown();
+    } else {
+        reexec_in_place();
+    }
 }
 
-asio::awaitable<void> Server::hand_over_to_fd_store() {
-    terminating_ = true;
-    co_await stop_accepting_and_drain();
-    if (shutting_down_) {
-        co_return;
-    }
+void Server::hand_over_to_fd_store() {
     std::vector<int> fds;
     const HandoverState state = state_to_hand_over(fds);
     std::string error;
@@ -154,7 +156,6 @@ asio::awaitable<void> Server::hand_over_to_fd_store() {
         // Closing ours then sends no FIN: systemd holds a copy of each.
         log_.printf(0, "handed %zu registrations over to systemd's descriptor store", bundles.sent);
     }
-    shutdown();
 }
 
 void Server::wait_for_reload_signal() {
@@ -162,28 +163,28 @@ void Server::wait_for_reload_signal() {
         if (error || shutting_down_) {
             return;
         }
-        spawn(restart_in_place());
+        restart_in_place();
     });
 }
 
-asio::awaitable<void> Server::restart_in_place() {
+void Server::restart_in_place() {
     const ExecImage& image = *exec_image_;
     if (std::string problem = check_exec_image(image); !problem.empty()) {
         log_.printf(0, "got SIGHUP, but cannot re-execute %s: %s; still serving",
                     image.path.c_str(), problem.c_str());
         wait_for_reload_signal();
-        co_return;
+        return;
     }
     log_.printf(0, "got SIGHUP, re-executing %s with %zu registrations", image.path.c_str(),
                 registry_.registered_count());
     if (options_.systemd) {
         notify_systemd("RELOADING=1");
     }
-    co_await stop_accepting_and_drain();
-    if (shutting_down_ || terminating_) {
-        co_return;  // SIGTERM came meanwhile: it decides
-    }
+    spawn(drain_and_hand_over(HandoverPath::reexec));
+}
 
+void Server::reexec_in_place() {
+    const ExecImage& image = *exec_image_;
     std::vector<int> registration_fds;
     const HandoverState state = state_to_hand_over(registration_fds);
     std::string error;

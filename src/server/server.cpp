@@ -111,7 +111,8 @@ void Server::start() {
         }
         log_.printf(0, "got signal %d, shutting down", signal);
         if (signal == SIGTERM && options_.systemd && systemd_notify_available()) {
-            spawn(hand_over_to_fd_store());  // shuts down when done
+            terminating_ = true;
+            spawn(drain_and_hand_over(HandoverPath::fd_store));  // shuts down when done
             return;
         }
         shutdown();

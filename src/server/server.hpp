@@ -137,13 +137,15 @@ class Server {
     void start_accepting();
     // The registry as the next process needs it, and the descriptors holding registrations.
     HandoverState state_to_hand_over(std::vector<int>& registration_fds) const;
-    // Between SIGHUP or SIGTERM and handing over: stop accepting, let pending requests finish
-    // (up to 100 ms), close the rest.
-    asio::awaitable<void> stop_accepting_and_drain();
-    // SIGTERM under systemd: drain, registrations and state into systemd's store, shut down.
-    asio::awaitable<void> hand_over_to_fd_store();
-    // SIGHUP: stop accepting, let pending requests finish, re-execute; on failure serve on.
-    asio::awaitable<void> restart_in_place();
+    enum class HandoverPath { reexec, fd_store };
+    // SIGHUP or SIGTERM under systemd: stop accepting, let pending requests finish (up to
+    // 100 ms), close the rest, then re-execute or hand over to systemd's store and shut down.
+    asio::awaitable<void> drain_and_hand_over(HandoverPath path);
+    // Registrations and state into systemd's descriptor store.
+    void hand_over_to_fd_store();
+    // SIGHUP: checks the binary, then drains and re-executes; on failure serves on.
+    void restart_in_place();
+    void reexec_in_place();
     void wait_for_reload_signal();
 
     // ---- Metrics and events ----
