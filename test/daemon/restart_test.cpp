@@ -1014,6 +1014,32 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
         port, [](const std::vector<NameEntry>& names) { return names.size() == 299; }));
 }
 
+// A request accepted before SIGTERM is answered before the hand-over, as across a SIGHUP.
+TEST(EpmdxSystemdStore, SigtermAnswersARequestAlreadyAccepted) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(::listen(listener, 128), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    FakeSystemd systemd;
+    CraftedStart d({{listener, "epmdx.socket"}}, {"-systemd"},
+                   {{"NOTIFY_SOCKET", systemd.address()}}, ntohs(address.sin_port));
+    ::close(listener);
+    ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
+    Nodes nodes = register_nodes(d.port(), 1);
+    Conn waiting = Conn::open(d.port());
+    std::this_thread::sleep_for(50ms);  // accepted by now
+    ::kill(d.pid(), SIGTERM);
+    std::this_thread::sleep_for(20ms);
+    waiting.send(port_please_request("node0"));
+    EXPECT_EQ(port_in(waiting.read_until_close()), 10000) << d.log();
+    ASSERT_TRUE(systemd.receive_until([&] { return d.exit_status().has_value(); }, 10s)) << d.log();
+    EXPECT_NE(d.log().find("handed 1 registrations over"), std::string::npos) << d.log();
+}
+
 TEST(EpmdxSystemdStore, SighupUnderSystemdKeepsTheSocketUnitsListener) {
     const int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in6 address{};
