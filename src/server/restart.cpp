@@ -51,6 +51,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         admission_.leave_pending(*conn);
+        conn->socket_inode = identity.inode;
         const std::string& name = entry.node.name;
         registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
         metrics_.registered();
@@ -91,9 +92,8 @@ HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) con
         if (node.holder == nullptr || !node.holder->socket.is_open()) {
             return;  // a static entry: it comes from the file again
         }
-        const int fd = node.holder->socket.native_handle();
-        state.registrations.push_back({node.info, node.counter, socket_inode(fd)});
-        registration_fds.push_back(fd);
+        state.registrations.push_back({node.info, node.counter, node.holder->socket_inode});
+        registration_fds.push_back(node.holder->socket.native_handle());
     });
     registry_.for_each_old([&](const Registry::OldNode& node) {
         state.old.push_back({node.name, node.port, node.fd, node.counter});
@@ -173,7 +173,7 @@ asio::awaitable<void> Server::restart_in_place() {
             passed.push_back({acceptors_[i].native_handle(), listener_names_[i]});
         }
         for (const int fd : registration_fds) {
-            passed.push_back({fd, std::string(registration_fd_name)});
+            passed.push_back({fd, std::string(registration_fd_name), true});
         }
         passed.push_back({state_fd, std::string(state_fd_name)});
         error = reexec(image, passed);  // returns only if it failed
