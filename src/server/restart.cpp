@@ -3,6 +3,7 @@
 // SIGHUP. The blob and the decisions are in handover_state.cpp, the system calls in handover.cpp.
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <csignal>
@@ -57,7 +58,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
         metrics_.registered();
         log_.printf(1, "handover: kept %s at port %d, creation %u", name.c_str(), entry.node.port,
                     Registry::creation_for(entry.counter, entry.node.highest_version));
-        hold_registration(std::move(conn), name);
+        unwatched_.push_back({std::move(conn), name});
     }
     std::size_t old_kept = 0;
     for (const std::size_t index : plan.old_kept) {
@@ -70,6 +71,25 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
                 "process; dropped %zu",
                 registry_.registered_count(), old_kept, dropped);
     log_node_table();
+    // Serve first, watch later: starting a wait costs two system calls per socket (non-blocking
+    // mode, re-arming), tens of milliseconds for tens of thousands of registrations. Until its
+    // wait starts, a registration is served and can be stopped, probed by a new ALIVE2 for its
+    // name, shut down or handed over like any other: its socket is open and already with the
+    // event loop (assign added it), and a wait started on a socket that became readable or was
+    // closed meanwhile completes at once.
+    asio::post(io_, [this] { watch_restored(); });
+}
+
+void Server::watch_restored() {
+    constexpr std::size_t restored_watch_chunk = 256;
+    for (std::size_t i = 0; i < restored_watch_chunk && !unwatched_.empty(); ++i) {
+        UnwatchedRegistration next = std::move(unwatched_.back());
+        unwatched_.pop_back();
+        hold_registration(std::move(next.conn), std::move(next.name));
+    }
+    if (!unwatched_.empty()) {
+        asio::post(io_, [this] { watch_restored(); });
+    }
 }
 
 void Server::start_accepting() {
