@@ -247,13 +247,11 @@ void make_inheritable(int fd) {
 }
 
 RegistrationSocket check_registration_socket(int fd) {
-    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
-    // rules out listening, unconnected and half-closed ones.
+    // The usual case in two calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones. (The peer comes with the state.)
     RegistrationSocket socket;
     const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-    socket.peer_length = sizeof socket.peer;
-    if (info && info->tcpi_state == TCP_ESTABLISHED &&
-        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+    if (info && info->tcpi_state == TCP_ESTABLISHED) {
         socket.inode = socket_inode(fd);
         return socket;
     }
@@ -266,8 +264,6 @@ RegistrationSocket check_registration_socket(int fd) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
-    } else if (info->tcpi_state == TCP_ESTABLISHED) {
-        socket.problem = "not connected";
     } else {
         socket.problem = "its connection is no longer established (the peer closed it)";
     }

@@ -49,11 +49,9 @@ int seal_state(std::string_view blob, std::string& error);
 // The contents of a sealed memfd; nullopt and error set if fd is not one or cannot be read.
 std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error);
 
-// A handed-over registration socket: its identity and peer if it is a connected TCP socket.
+// A handed-over registration socket: its identity if it is a connected TCP socket.
 struct RegistrationSocket {
     std::uint64_t inode = 0;
-    sockaddr_storage peer{};
-    socklen_t peer_length = 0;
     std::string problem;  // empty if usable
 };
 RegistrationSocket check_registration_socket(int fd);

@@ -7,7 +7,6 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <csignal>
-#include <unordered_map>
 
 #include "server.hpp"
 
@@ -15,7 +14,6 @@ namespace epmdx::server {
 
 void Server::restore(const HandoverState* state, const std::vector<int>& registration_fds) {
     std::vector<OfferedSocket> offered;
-    std::unordered_map<int, RegistrationSocket> checked;  // by descriptor
     std::size_t dropped = 0;
     for (const int fd : registration_fds) {
         RegistrationSocket socket = check_registration_socket(fd);
@@ -26,7 +24,6 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         offered.push_back({fd, socket.inode});
-        checked.emplace(fd, socket);
     }
     const RestorePlan plan = plan_restore(state, offered, [this](std::string_view name) {
         const Registry::ActiveNode* node = registry_.find(name);
@@ -42,9 +39,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
     // Oldest first, so that the newest ends up first, as it was.
     for (auto kept = plan.kept.rbegin(); kept != plan.kept.rend(); ++kept) {
         const HandoverState::Registration& entry = state->registrations[kept->registration];
-        const RegistrationSocket& identity = checked.at(kept->fd);
-        const asio::ip::address peer = address_of(identity.peer, identity.peer_length);
-        std::unique_ptr<Connection> conn = make_connection(kept->fd, peer);
+        std::unique_ptr<Connection> conn = make_connection(kept->fd, entry.peer);
         if (!conn) {
             log_.printf(0, "handover: dropped registration %s: its socket cannot be used",
                         entry.node.name.c_str());
@@ -52,7 +47,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         admission_.leave_pending(*conn);
-        conn->socket_inode = identity.inode;
+        conn->socket_inode = entry.socket_inode;
         const std::string& name = entry.node.name;
         registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
         metrics_.registered();
@@ -112,7 +107,8 @@ HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) con
         if (node.holder == nullptr || !node.holder->socket.is_open()) {
             return;  // a static entry: it comes from the file again
         }
-        state.registrations.push_back({node.info, node.counter, node.holder->socket_inode});
+        state.registrations.push_back(
+            {node.info, node.counter, node.holder->socket_inode, node.holder->peer});
         registration_fds.push_back(node.holder->socket.native_handle());
     });
     registry_.for_each_old([&](const Registry::OldNode& node) {
