@@ -103,6 +103,8 @@ void Server::enable_reexec(ExecImage image, std::vector<std::string> listener_na
 
 HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) const {
     HandoverState state;
+    state.registrations.reserve(registry_.registered_count());
+    registration_fds.reserve(registry_.registered_count());
     registry_.for_each_active([&](const Registry::ActiveNode& node) {
         if (node.holder == nullptr || !node.holder->socket.is_open()) {
             return;  // a static entry: it comes from the file again
