@@ -141,10 +141,24 @@ InheritedDescriptors take_inherited_descriptors() {
     if (*count == 0) {
         return result;
     }
-    // One call for all of them: with tens of thousands of registrations, one per descriptor
-    // would be a noticeable part of the restart.
-    ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
-                  CLOSE_RANGE_CLOEXEC);
+    // Close-on-exec for all but the registrations, which stay inheritable as they were in the
+    // previous process: one call per run of other descriptors (a few, as reexec passes them), so
+    // that tens of thousands of registrations cost nothing here.
+    const auto is_registration = [&names](int i) {
+        return static_cast<std::size_t>(i) < names.size() && names[i] == registration_fd_name;
+    };
+    for (int i = 0; i < static_cast<int>(*count);) {
+        if (is_registration(i)) {
+            ++i;
+            continue;
+        }
+        const int first = i;
+        while (i < static_cast<int>(*count) && !is_registration(i)) {
+            ++i;
+        }
+        ::close_range(static_cast<unsigned int>(first_passed_fd + first),
+                      static_cast<unsigned int>(first_passed_fd + i - 1), CLOSE_RANGE_CLOEXEC);
+    }
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
         const std::string name =
@@ -228,14 +242,16 @@ std::uint64_t socket_inode(int fd) {
     return ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_ino) : 0;
 }
 
+void make_inheritable(int fd) {
+    ::fcntl(fd, F_SETFD, 0);
+}
+
 RegistrationSocket check_registration_socket(int fd) {
-    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
-    // rules out listening, unconnected and half-closed ones.
+    // The usual case in two calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones. (The peer comes with the state.)
     RegistrationSocket socket;
     const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-    socket.peer_length = sizeof socket.peer;
-    if (info && info->tcpi_state == TCP_ESTABLISHED &&
-        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+    if (info && info->tcpi_state == TCP_ESTABLISHED) {
         socket.inode = socket_inode(fd);
         return socket;
     }
@@ -248,8 +264,6 @@ RegistrationSocket check_registration_socket(int fd) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
-    } else if (info->tcpi_state == TCP_ESTABLISHED) {
-        socket.problem = "not connected";
     } else {
         socket.problem = "its connection is no longer established (the peer closed it)";
     }
@@ -374,8 +388,12 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         const int target = first_passed_fd + static_cast<int>(done);
         Before& saved = before[done];
         if (slots[done]->fd == target) {
+            if (slots[done]->inheritable) {
+                continue;  // nothing to do, nothing to undo
+            }
             // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
-            // process has it (accept4, memfd_create and take_inherited_descriptors set it).
+            // process but the registrations has it (accept4, memfd_create and
+            // take_inherited_descriptors set it).
             saved.flags = FD_CLOEXEC;
             if (::fcntl(target, F_SETFD, 0) != 0) {
                 error = errno;
@@ -409,6 +427,12 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         ::execve(image.path.c_str(), argv.data(), envp.data());
         error = errno;
         ::sigprocmask(SIG_SETMASK, &mask_before, nullptr);
+        // close_range marked the registrations above end, which were passed as copies.
+        for (const NamedFd& fd : fds) {
+            if (fd.inheritable && fd.fd >= end) {
+                make_inheritable(fd.fd);
+            }
+        }
     }
     // Put back what was moved: targets first..first+done-1 (and the one that failed midway).
     for (std::size_t i = 0; i < std::min(done + 1, slots.size()); ++i) {

@@ -25,10 +25,12 @@ inline constexpr std::size_t fd_store_batch = 253;
 struct NamedFd {
     int fd = -1;
     std::string name;
+    bool inheritable = false;  // FD_CLOEXEC known to be clear already: a registration's socket
 };
 
 // What LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES pass to this process, sorted by name. Each
-// descriptor gets FD_CLOEXEC, and the variables are removed from the environment.
+// descriptor but the registrations gets FD_CLOEXEC (see make_inheritable), and the variables are
+// removed from the environment.
 struct InheritedDescriptors {
     std::vector<NamedFd> systemd_listeners;  // from the socket unit, in order
     std::vector<int> handed_listeners;       // epmdx-listen
@@ -47,16 +49,18 @@ int seal_state(std::string_view blob, std::string& error);
 // The contents of a sealed memfd; nullopt and error set if fd is not one or cannot be read.
 std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error);
 
-// A handed-over registration socket: its identity and peer if it is a connected TCP socket.
+// A handed-over registration socket: its identity if it is a connected TCP socket.
 struct RegistrationSocket {
     std::uint64_t inode = 0;
-    sockaddr_storage peer{};
-    socklen_t peer_length = 0;
     std::string problem;  // empty if usable
 };
 RegistrationSocket check_registration_socket(int fd);
 // fstat(fd).st_ino: the same in every process holding the socket.
 std::uint64_t socket_inode(int fd);
+// Clears FD_CLOEXEC. A registration's socket is made inheritable once, when it becomes one, so
+// that a restart has nothing to do per registration; every other descriptor of the process
+// (other connections, metrics connections, listeners, the event loop's) stays close-on-exec.
+void make_inheritable(int fd);
 
 // The binary to re-execute on SIGHUP, fixed at start: the path /proc/self/exe resolves to then
 // (an upgrade replaces that file) and the arguments the process was started with.
@@ -74,8 +78,8 @@ std::string check_exec_image(const ExecImage& image);
 // SIGTERM in between would otherwise end it): this unblocks them, once it does.
 void unblock_restart_signals();
 // Re-executes image with fds passed as LISTEN_FDS (moved to 3, 4, ... in order) and named in
-// LISTEN_FDNAMES. Returns only if that failed, with the reason; every descriptor is then as
-// it was before.
+// LISTEN_FDNAMES; nothing else is inherited. Returns only if that failed, with the reason; every
+// descriptor is then as it was before.
 std::string reexec(const ExecImage& image, std::span<const NamedFd> fds);
 
 // Under systemd (NOTIFY_SOCKET set): whether there is a manager to notify at all.
