@@ -3,17 +3,16 @@
 #
 #   scripts/test.sh
 #
-# Steps: the normal tree in build/ and its CTest suite (unit, black-box, CLI, interop with
-# Erlang/OTP, `cmake --install` with an outside consumer); scripts/lint.sh (clang-format and
-# clang-tidy); the same suite again as a Release build in build-release/ (no benchmark tools);
-# the Debian package (scripts/package.sh) and its test in a
+# Steps: the normal tree in build/ (a Release build: -O3) and its CTest suite (unit, black-box,
+# CLI, interop with Erlang/OTP, `cmake --install` with an outside consumer); scripts/lint.sh
+# (clang-format and clang-tidy); the Debian package (scripts/package.sh) and its test in a
 # real systemd (test/packaging/deb_systemd_test.sh); -log_events read back from a real journal
 # (test/daemon/events_journal_test.sh); restarts and reloads that keep every registration, in a
 # real systemd (test/packaging/restart_systemd_test.sh); the same suite built with AddressSanitizer
 # + UBSan in build-asan/ (no benchmark tools there), and the restart test with that daemon; a
 # bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke run (bench/run.sh --smoke). Every
 # step runs even when an earlier one failed, so one report shows everything. The last line is
-# "N passed, M failed": the CTest results of the three trees, plus one check each for lint, the
+# "N passed, M failed": the CTest results of the two trees, plus one check each for lint, the
 # package, its systemd test, the journal test, the two restart tests, the fuzzing and benchmark
 # runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
@@ -86,17 +85,15 @@ check() {
     fi
 }
 
-if build_tree normal build -DEPMDX_SANITIZE=OFF -DEPMDX_TESTS=ON -DEPMDX_BENCH=ON; then
+# -O3 (Release) rather than the default RelWithDebInfo's -O2: it finds warnings -O2 does not, the
+# package build (scripts/package.sh, dpkg-buildflags) covers -O2, and the sanitizer tree -O0.
+if build_tree normal build -DCMAKE_BUILD_TYPE=Release -DEPMDX_SANITIZE=OFF -DEPMDX_TESTS=ON -DEPMDX_BENCH=ON; then
     ctest_tree normal build
 fi
 
 # Style: clang-format and clang-tidy over the whole tree, with build/'s compile commands.
 check lint scripts/lint.sh --build build
 
-# An optimised build besides the default RelWithDebInfo: -O3 finds warnings -O2 does not.
-if build_tree release build-release -DCMAKE_BUILD_TYPE=Release -DEPMDX_TESTS=ON -DEPMDX_BENCH=OFF; then
-    ctest_tree release build-release
-fi
 
 # The Debian package (dist/*.deb, lintian-checked), then installed in a real systemd next to
 # erlang-base: takeover of port 4369, a plain `erl -sname`, stop/start, upgrade, purge.

@@ -21,6 +21,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <cstdint>
 #include <string_view>
 
 #include "admission.hpp"
@@ -42,6 +43,8 @@ struct Connection : Admission::Entry {
     Admission& admission;
     Socket socket;
     Clock::time_point accepted;  // where its request's service time is counted from
+    // Set once it holds a registration: what identifies its socket to the next process.
+    std::uint64_t socket_inode = 0;
 };
 
 // The peer (or local) address in a sockaddr from accept4() or getsockname().

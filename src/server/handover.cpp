@@ -141,8 +141,7 @@ InheritedDescriptors take_inherited_descriptors() {
     if (*count == 0) {
         return result;
     }
-    // One call for all of them: with tens of thousands of registrations, one per descriptor
-    // would be a noticeable part of the restart.
+    // One call for all of them: a legacy start may pass tens of thousands of registrations.
     ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
                   CLOSE_RANGE_CLOEXEC);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
@@ -231,13 +230,11 @@ std::uint64_t socket_inode(int fd) {
 }
 
 RegistrationSocket check_registration_socket(int fd) {
-    // The usual case in three calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
-    // rules out listening, unconnected and half-closed ones.
+    // The usual case in two calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
+    // rules out listening, unconnected and half-closed ones. (The peer comes with the state.)
     RegistrationSocket socket;
     const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-    socket.peer_length = sizeof socket.peer;
-    if (info && info->tcpi_state == TCP_ESTABLISHED &&
-        ::getpeername(fd, reinterpret_cast<sockaddr*>(&socket.peer), &socket.peer_length) == 0) {
+    if (info && info->tcpi_state == TCP_ESTABLISHED) {
         socket.inode = socket_inode(fd);
         return socket;
     }
@@ -250,8 +247,6 @@ RegistrationSocket check_registration_socket(int fd) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
-    } else if (info->tcpi_state == TCP_ESTABLISHED) {
-        socket.problem = "not connected";
     } else {
         socket.problem = "its connection is no longer established (the peer closed it)";
     }
@@ -503,7 +498,8 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         Before& saved = before[done];
         if (slots[done]->fd == target) {
             // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
-            // process has it (accept4, memfd_create and take_inherited_descriptors set it).
+            // process has it (accept4, memfd_create, socketpair and take_inherited_descriptors
+            // set it).
             saved.flags = FD_CLOEXEC;
             if (::fcntl(target, F_SETFD, 0) != 0) {
                 error = errno;

@@ -52,11 +52,9 @@ int seal_state(std::string_view blob, std::string& error);
 // The contents of a sealed memfd; nullopt and error set if fd is not one or cannot be read.
 std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error);
 
-// A handed-over registration socket: its identity and peer if it is a connected TCP socket.
+// A handed-over registration socket: its identity if it is a connected TCP socket.
 struct RegistrationSocket {
     std::uint64_t inode = 0;
-    sockaddr_storage peer{};
-    socklen_t peer_length = 0;
     std::string problem;  // empty if usable
 };
 RegistrationSocket check_registration_socket(int fd);
@@ -79,8 +77,8 @@ std::string check_exec_image(const ExecImage& image);
 // SIGTERM in between would otherwise end it): this unblocks them, once it does.
 void unblock_restart_signals();
 // Re-executes image with fds passed as LISTEN_FDS (moved to 3, 4, ... in order) and named in
-// LISTEN_FDNAMES. Returns only if that failed, with the reason; every descriptor is then as
-// it was before.
+// LISTEN_FDNAMES; nothing else is inherited. Returns only if that failed, with the reason; every
+// descriptor is then as it was before.
 std::string reexec(const ExecImage& image, std::span<const NamedFd> fds);
 
 // The registration sockets queued in Unix sockets, so that they pass as a few descriptors

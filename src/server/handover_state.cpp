@@ -20,7 +20,9 @@ constexpr std::array<std::uint32_t, 256> crc_table = [] {
 }();
 
 // Smallest encoding of one entry: every fixed field and two empty strings.
-constexpr std::size_t min_registration_bytes = 8 + 4 + 2 + 1 + 1 + 2 + 2 + 2 + 2;
+constexpr std::size_t min_registration_bytes = 8 + 1 + 4 + 4 + 2 + 1 + 1 + 2 + 2 + 2 + 2;
+constexpr std::uint8_t family_v4 = 4;
+constexpr std::uint8_t family_v6 = 6;
 constexpr std::size_t min_old_bytes = 4 + 2 + 4 + 2;
 // Registry::bump never hands out less.
 constexpr std::uint32_t min_counter = 4;
@@ -43,6 +45,17 @@ class Writer {
     void text(std::string_view value) {
         u16(static_cast<std::uint16_t>(value.size()));
         out_.append(value);
+    }
+    void address(const asio::ip::address& value) {
+        if (value.is_v6()) {
+            u8(family_v6);
+            for (const std::uint8_t byte : value.to_v6().to_bytes()) {
+                u8(byte);
+            }
+        } else {
+            u8(family_v4);
+            u32(value.to_v4().to_uint());
+        }
     }
     std::string& bytes() { return out_; }
 
@@ -81,6 +94,24 @@ class Reader {
         std::string value(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
         pos_ += length;
         return value;
+    }
+    // nullopt for an unknown family (the reader stays usable: the caller gives up anyway).
+    std::optional<asio::ip::address> address() {
+        const std::uint8_t family = u8();
+        if (family == family_v4) {
+            return asio::ip::address_v4(u32());
+        }
+        if (family == family_v6) {
+            asio::ip::address_v6::bytes_type bytes{};
+            for (std::uint8_t& byte : bytes) {
+                byte = u8();
+            }
+            return asio::ip::address_v6(bytes);
+        }
+        if (!ok_) {
+            return asio::ip::address();  // ran past the end: reported as that
+        }
+        return std::nullopt;
     }
 
   private:
@@ -122,6 +153,7 @@ std::string encode_handover_state(const HandoverState& state) {
     payload.u32(static_cast<std::uint32_t>(state.registrations.size()));
     for (const HandoverState::Registration& entry : state.registrations) {
         payload.u64(entry.socket_inode);
+        payload.address(entry.peer);
         payload.u32(entry.counter);
         payload.u16(entry.node.port);
         payload.u8(entry.node.node_type);
@@ -186,6 +218,11 @@ DecodedHandoverState decode_handover_state(std::span<const std::uint8_t> blob) {
     for (std::uint32_t i = 0; i < registrations && in.ok(); ++i) {
         HandoverState::Registration entry;
         entry.socket_inode = in.u64();
+        const std::optional<asio::ip::address> peer = in.address();
+        if (!peer) {
+            return failure("registration " + std::to_string(i) + " has an unknown address family");
+        }
+        entry.peer = *peer;
         entry.counter = in.u32();
         entry.node.port = in.u16();
         entry.node.node_type = in.u8();

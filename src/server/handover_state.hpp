@@ -5,13 +5,15 @@
 // Blob layout, all integers big-endian:
 //   magic "EPMDXST\n" (8) | version u32 | payload length u32 | CRC-32 of the payload u32 | payload
 //   payload: registration count u32, then per registration (newest first, the NAMES order)
-//              socket inode u64, creation counter u32, port u16, node type u8, protocol u8,
+//              socket inode u64, peer address family u8 (4 or 6) and its 4 or 16 bytes,
+//              creation counter u32, port u16, node type u8, protocol u8,
 //              highest version u16, lowest version u16, name length u16, name,
 //              extra length u16, extra
 //            old/unused count u32, then per entry (oldest first)
 //              creation counter u32, port u16, fd as DUMP showed it i32, name length u16, name
 #pragma once
 
+#include <asio/ip/address.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,7 +28,7 @@
 namespace epmdx::server {
 
 inline constexpr std::string_view handover_magic = "EPMDXST\n";
-inline constexpr std::uint32_t handover_version = 1;
+inline constexpr std::uint32_t handover_version = 2;
 inline constexpr std::size_t handover_header_bytes = 8 + 4 + 4 + 4;
 // Far above what 100,000 registrations with the longest names and extras take.
 inline constexpr std::size_t handover_max_bytes = std::size_t{512} << 20;
@@ -36,6 +38,9 @@ struct HandoverState {
         wire::NodeInfo node;
         std::uint32_t counter = 0;       // the registry's creation counter
         std::uint64_t socket_inode = 0;  // fstat(fd).st_ino of the socket holding it
+        // Its peer, for the connection's bookkeeping: carried here, so that taking a socket
+        // back costs no getpeername.
+        asio::ip::address peer;
 
         friend bool operator==(const Registration&, const Registration&) = default;
     };

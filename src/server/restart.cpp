@@ -3,10 +3,10 @@
 // SIGHUP. The blob and the decisions are in handover_state.cpp, the system calls in handover.cpp.
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <csignal>
-#include <unordered_map>
 
 #include "server.hpp"
 
@@ -14,7 +14,6 @@ namespace epmdx::server {
 
 void Server::restore(const HandoverState* state, const std::vector<int>& registration_fds) {
     std::vector<OfferedSocket> offered;
-    std::unordered_map<int, RegistrationSocket> checked;  // by descriptor
     std::size_t dropped = 0;
     for (const int fd : registration_fds) {
         RegistrationSocket socket = check_registration_socket(fd);
@@ -25,7 +24,6 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         offered.push_back({fd, socket.inode});
-        checked.emplace(fd, socket);
     }
     const RestorePlan plan = plan_restore(state, offered, [this](std::string_view name) {
         const Registry::ActiveNode* node = registry_.find(name);
@@ -41,9 +39,7 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
     // Oldest first, so that the newest ends up first, as it was.
     for (auto kept = plan.kept.rbegin(); kept != plan.kept.rend(); ++kept) {
         const HandoverState::Registration& entry = state->registrations[kept->registration];
-        const RegistrationSocket& identity = checked.at(kept->fd);
-        const asio::ip::address peer = address_of(identity.peer, identity.peer_length);
-        std::unique_ptr<Connection> conn = make_connection(kept->fd, peer);
+        std::unique_ptr<Connection> conn = make_connection(kept->fd, entry.peer);
         if (!conn) {
             log_.printf(0, "handover: dropped registration %s: its socket cannot be used",
                         entry.node.name.c_str());
@@ -51,12 +47,13 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
             continue;
         }
         admission_.leave_pending(*conn);
+        conn->socket_inode = entry.socket_inode;
         const std::string& name = entry.node.name;
         registry_.restore(entry.node, entry.counter, kept->fd, conn.get());
         metrics_.registered();
         log_.printf(1, "handover: kept %s at port %d, creation %u", name.c_str(), entry.node.port,
                     Registry::creation_for(entry.counter, entry.node.highest_version));
-        hold_registration(std::move(conn), name);
+        unwatched_.push_back({std::move(conn), name});
     }
     std::size_t old_kept = 0;
     for (const std::size_t index : plan.old_kept) {
@@ -69,6 +66,25 @@ void Server::restore(const HandoverState* state, const std::vector<int>& registr
                 "process; dropped %zu",
                 registry_.registered_count(), old_kept, dropped);
     log_node_table();
+    // Serve first, watch later: starting a wait costs two system calls per socket (non-blocking
+    // mode, re-arming), tens of milliseconds for tens of thousands of registrations. Until its
+    // wait starts, a registration is served and can be stopped, probed by a new ALIVE2 for its
+    // name, shut down or handed over like any other: its socket is open and already with the
+    // event loop (assign added it), and a wait started on a socket that became readable or was
+    // closed meanwhile completes at once.
+    asio::post(io_, [this] { watch_restored(); });
+}
+
+void Server::watch_restored() {
+    constexpr std::size_t restored_watch_chunk = 256;
+    for (std::size_t i = 0; i < restored_watch_chunk && !unwatched_.empty(); ++i) {
+        UnwatchedRegistration next = std::move(unwatched_.back());
+        unwatched_.pop_back();
+        hold_registration(std::move(next.conn), std::move(next.name));
+    }
+    if (!unwatched_.empty()) {
+        asio::post(io_, [this] { watch_restored(); });
+    }
 }
 
 void Server::start_accepting() {
@@ -87,13 +103,15 @@ void Server::enable_reexec(ExecImage image, std::vector<std::string> listener_na
 
 HandoverState Server::state_to_hand_over(std::vector<int>& registration_fds) const {
     HandoverState state;
+    state.registrations.reserve(registry_.registered_count());
+    registration_fds.reserve(registry_.registered_count());
     registry_.for_each_active([&](const Registry::ActiveNode& node) {
         if (node.holder == nullptr || !node.holder->socket.is_open()) {
             return;  // a static entry: it comes from the file again
         }
-        const int fd = node.holder->socket.native_handle();
-        state.registrations.push_back({node.info, node.counter, socket_inode(fd)});
-        registration_fds.push_back(fd);
+        state.registrations.push_back(
+            {node.info, node.counter, node.holder->socket_inode, node.holder->peer});
+        registration_fds.push_back(node.holder->socket.native_handle());
     });
     registry_.for_each_old([&](const Registry::OldNode& node) {
         state.old.push_back({node.name, node.port, node.fd, node.counter});

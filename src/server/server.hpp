@@ -135,6 +135,9 @@ class Server {
 
     // ---- Handing over to the next process (handover.cpp does the I/O) ----
     void start_accepting();
+    // Starts the wait of up to restored_watch_chunk restored registrations, and posts itself
+    // for the rest: lookups are answered between chunks.
+    void watch_restored();
     // The registry as the next process needs it, and the descriptors holding registrations.
     HandoverState state_to_hand_over(std::vector<int>& registration_fds) const;
     enum class HandoverPath { reexec, fd_store };
@@ -191,6 +194,13 @@ class Server {
     bool shutting_down_ = false;
     std::optional<ExecImage> exec_image_;
     std::vector<std::string> listener_names_;
+    // Restored registrations (in the registry, their sockets assigned to the event loop) whose
+    // wait has not started yet; see restore().
+    struct UnwatchedRegistration {
+        std::unique_ptr<Connection> conn;
+        std::string name;
+    };
+    std::vector<UnwatchedRegistration> unwatched_;
     bool restarting_ = false;   // between SIGHUP or SIGTERM and handing over: not accepting
     bool terminating_ = false;  // SIGTERM is handing over to systemd's store
     int accept_loops_ = 0;      // running

@@ -229,6 +229,26 @@ TEST(EpmdxRestart, MoreRegistrationsThanLISTEN_FDNAMESCouldNameSurviveASighup) {
     EXPECT_EQ(names_count(d.port()), count);
 }
 
+// The restored registrations' waits start in chunks after serving has resumed (A-RESTART): the
+// oldest last. Ending some of those at once is noticed all the same, and their names can be
+// registered again at once, whether their waits have started yet or not.
+TEST(EpmdxRestart, RegistrationsEndingRightAfterATakeOverAreNoticed) {
+    Daemon d = Daemon::start(DaemonKind::epmdx);
+    Nodes nodes = register_nodes(d.port(), 3000);
+    d.process().signal(SIGHUP);
+    ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(3000))) << d.log();
+    nodes.held[0].conn.close();
+    nodes.held[1].conn.close();
+    const Registration again = register_node(d.port(), nodes.names[0], 20000);
+    EXPECT_NE(creation_in(again.reply), 0U) << d.log();
+    EXPECT_TRUE(wait_for_names(d.port(), [&nodes](const std::vector<NameEntry>& entries) {
+        return entries.size() == 2999 &&
+               std::none_of(entries.begin(), entries.end(), [&nodes](const NameEntry& entry) {
+                   return entry.name == nodes.names[1];
+               });
+    }));
+}
+
 TEST(EpmdxRestart, KillNineLeavesNothingStale) {
     Daemon d = Daemon::start(DaemonKind::epmdx);
     const std::uint16_t port = d.port();

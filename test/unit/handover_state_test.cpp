@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/ip/address.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ HandoverState sample() {
     HandoverState state;
     state.registrations = {registration("newest", 11, 7), registration("äöü-node", 12, 0xFFFFFFFF),
                            registration("oldest", 13, 4)};
+    state.registrations[0].peer = asio::ip::make_address("10.1.2.3");
+    state.registrations[1].peer = asio::ip::make_address("fe80::1:2");
     state.old = {{"gone", 4100, 9, 55}, {"left", 4101, -1, 1000}};
     return state;
 }
@@ -83,13 +86,13 @@ TEST(HandoverState, EmptyStateRoundTrips) {
 TEST(HandoverState, StartsWithMagicAndVersion) {
     const std::string blob = encode_handover_state(sample());
     EXPECT_EQ(blob.substr(0, 8), "EPMDXST\n");
-    EXPECT_EQ(blob.substr(8, 4), std::string("\0\0\0\1", 4));
+    EXPECT_EQ(blob.substr(8, 4), std::string("\0\0\0\2", 4));
 }
 
 TEST(HandoverState, RefusesAnotherVersion) {
     Bytes blob = bytes_of(encode_handover_state(sample()));
-    blob[11] = 2;
-    EXPECT_EQ(decode_error(blob), "state version 2, this epmdx reads version 1");
+    blob[11] = 1;  // the first version, without the peer addresses
+    EXPECT_EQ(decode_error(blob), "state version 1, this epmdx reads version 2");
 }
 
 TEST(HandoverState, RefusesWrongMagic) {
@@ -135,11 +138,21 @@ TEST(HandoverState, RefusesALengthRunningPastTheEnd) {
     HandoverState state;
     state.registrations = {registration("a", 1)};
     Bytes blob = bytes_of(encode_handover_state(state));
-    // The name length (after count 4, inode 8, counter 4, port 2, type 1, protocol 1, versions 4).
-    const std::size_t name_length = handover_header_bytes + 4 + 8 + 4 + 2 + 1 + 1 + 4;
+    // The name length (after count 4, inode 8, an IPv4 peer 1 + 4, counter 4, port 2, type 1,
+    // protocol 1, versions 4).
+    const std::size_t name_length = handover_header_bytes + 4 + 8 + 1 + 4 + 4 + 2 + 1 + 1 + 4;
     blob[name_length] = 0xFF;
     fix_checksum(blob);
     EXPECT_EQ(decode_error(blob), "a field runs past the end of the payload");
+}
+
+TEST(HandoverState, RefusesAnUnknownAddressFamily) {
+    HandoverState state;
+    state.registrations = {registration("a", 1)};
+    Bytes blob = bytes_of(encode_handover_state(state));
+    blob[handover_header_bytes + 4 + 8] = 5;  // the family, after count 4 and inode 8
+    fix_checksum(blob);
+    EXPECT_EQ(decode_error(blob), "registration 0 has an unknown address family");
 }
 
 TEST(HandoverState, RefusesNamesAlive2WouldRefuse) {
