@@ -322,7 +322,8 @@ void measure_interleaved(const Args& args, std::vector<Target>& targets) {
 void add_rates(const Args& args, Line& line, Target& target) {
     std::string rate_list;
     for (const double rate : target.rates) {
-        rate_list += (rate_list.empty() ? "" : ",") + fixed(rate, 0);
+        rate_list += rate_list.empty() ? "" : ",";
+        rate_list += fixed(rate, 0);
     }
     std::vector<double> sorted = target.rates;
     std::sort(sorted.begin(), sorted.end());

@@ -24,6 +24,14 @@ std::optional<std::uint16_t> port_number(std::string_view text) {
     return static_cast<std::uint16_t>(value);
 }
 
+// "VALUE" then why it is refused. Built by appending: GCC 12 at -O3 warns (-Wrestrict, falsely)
+// about a literal prepended to a temporary string.
+std::string refusal(std::string_view value, std::string_view why) {
+    std::string text = "\"";
+    text.append(value).append("\"").append(why);
+    return text;
+}
+
 }  // namespace
 
 std::variant<asio::ip::tcp::endpoint, std::string> parse_metrics_endpoint(std::string_view value) {
@@ -32,8 +40,8 @@ std::variant<asio::ip::tcp::endpoint, std::string> parse_metrics_endpoint(std::s
         colon == std::string_view::npos ? value : value.substr(colon + 1);
     const auto port = port_number(port_text);
     if (!port) {
-        return "\"" + std::string(value) +
-               "\" is not [ADDRESS:]PORT with a port from 1 to 65535 (IPv6 as [::1]:PORT)";
+        return refusal(value,
+                       " is not [ADDRESS:]PORT with a port from 1 to 65535 (IPv6 as [::1]:PORT)");
     }
     if (colon == std::string_view::npos) {
         return asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), *port);
@@ -46,8 +54,7 @@ std::variant<asio::ip::tcp::endpoint, std::string> parse_metrics_endpoint(std::s
     std::error_code error;
     const auto address = asio::ip::make_address(std::string(host), error);
     if (error || address.is_v6() != bracketed) {
-        return "\"" + std::string(value) +
-               "\": the address is not an IPv4 address or a bracketed IPv6 address";
+        return refusal(value, ": the address is not an IPv4 address or a bracketed IPv6 address");
     }
     return asio::ip::tcp::endpoint(address, *port);
 }

@@ -261,7 +261,10 @@ void Server::hold_registration(std::unique_ptr<Connection> conn, std::string nam
                 const Registry::ActiveNode* node = registry_.find(name);
                 if (node && node->holder == conn.get()) {
                     log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
-                    note_unregistered(*node, shutting_down_ ? "shutdown" : "connection_closed");
+                    // Handed over, the node stays registered with the next process.
+                    if (!handed_over_) {
+                        note_unregistered(*node, shutting_down_ ? "shutdown" : "connection_closed");
+                    }
                     registry_.remove(name);
                     log_node_table();
                 }

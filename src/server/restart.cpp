@@ -173,6 +173,7 @@ void Server::hand_over_to_fd_store() {
     } else {
         // Closing ours then sends no FIN: systemd holds a copy of each.
         log_.printf(0, "handed %zu registrations over to systemd's descriptor store", bundles.sent);
+        handed_over_ = bundles.sent == fds.size();
     }
 }
 

@@ -203,6 +203,7 @@ class Server {
     std::vector<UnwatchedRegistration> unwatched_;
     bool restarting_ = false;   // between SIGHUP or SIGTERM and handing over: not accepting
     bool terminating_ = false;  // SIGTERM is handing over to systemd's store
+    bool handed_over_ = false;  // every registration is in systemd's store: none ends here
     int accept_loops_ = 0;      // running
     // A descriptor held in reserve: when accept() runs out, freeing it shows whether a client is
     // really waiting, and takes that client.
