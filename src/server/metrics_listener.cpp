@@ -66,7 +66,10 @@ MetricsListener::MetricsListener(asio::io_context& io, Acceptor acceptor, Clock:
       admission_({max_metrics_connections, 0, deadline}),
       metrics_(metrics),
       render_(std::move(render)),
-      deadline_timer_(io) {}
+      deadline_timer_(io, admission_, [this](Connection& late) {
+          metrics_.http(HttpEvent::deadline);
+          drop(late);
+      }) {}
 
 void MetricsListener::start() {
     asio::co_spawn(io_, accept_loop(), asio::detached);
@@ -76,7 +79,7 @@ void MetricsListener::shutdown() {
     shutting_down_ = true;
     std::error_code ignored;
     acceptor_.close(ignored);
-    deadline_timer_.cancel();
+    deadline_timer_.stop();
     while (Admission::Entry* oldest = admission_.oldest()) {
         drop(static_cast<Connection&>(*oldest));
     }
@@ -121,7 +124,7 @@ void MetricsListener::on_accepted(Socket socket) {
     }
     socket.non_blocking(true, error);
     auto conn = std::make_unique<Connection>(admission_, std::move(socket), peer, Clock::now());
-    arm_deadline_timer();
+    deadline_timer_.arm();
     asio::co_spawn(io_, serve(std::move(conn)), asio::detached);
 }
 
@@ -192,25 +195,6 @@ void MetricsListener::drop(Connection& conn) {
     admission_.leave_pending(conn);
     std::error_code ignored;
     conn.socket.close(ignored);
-}
-
-void MetricsListener::arm_deadline_timer() {
-    if (deadline_timer_armed_ || admission_.oldest() == nullptr || shutting_down_) {
-        return;
-    }
-    deadline_timer_armed_ = true;
-    deadline_timer_.expires_at(admission_.oldest()->deadline);
-    deadline_timer_.async_wait([this](const std::error_code& error) {
-        deadline_timer_armed_ = false;
-        if (error) {
-            return;
-        }
-        while (Admission::Entry* expired = admission_.expired(Clock::now())) {
-            metrics_.http(HttpEvent::deadline);
-            drop(static_cast<Connection&>(*expired));
-        }
-        arm_deadline_timer();
-    });
 }
 
 }  // namespace epmdx::server

@@ -17,6 +17,7 @@
 
 #include "admission.hpp"
 #include "connection.hpp"
+#include "deadline_timer.hpp"
 #include "listeners.hpp"
 #include "metrics.hpp"
 
@@ -45,15 +46,13 @@ class MetricsListener {
     void on_accepted(Socket socket);
     asio::awaitable<void> serve(std::unique_ptr<Connection> conn);
     void drop(Connection& conn);
-    void arm_deadline_timer();
 
     asio::io_context& io_;
     Acceptor acceptor_;
     Admission admission_;
     Metrics& metrics_;
     std::function<std::string()> render_;
-    asio::steady_timer deadline_timer_;
-    bool deadline_timer_armed_ = false;
+    DeadlineTimer deadline_timer_;
     bool shutting_down_ = false;
 };
 

@@ -73,7 +73,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
                   std::chrono::seconds(options.packet_timeout_s)}),
       policy_(options.names_access, options.port_please_access),
       events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
-      deadline_timer_(io),
+      deadline_timer_(io, admission_, [this](Connection& late) { on_deadline(late); }),
       termination_signals_(io, SIGTERM, SIGINT),
       reload_signal_(io),
       spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
@@ -134,7 +134,7 @@ void Server::shutdown() {
     for (Acceptor& acceptor : acceptors_) {
         acceptor.close(ignored);
     }
-    deadline_timer_.cancel();
+    deadline_timer_.stop();
     termination_signals_.cancel(ignored);
     reload_signal_.cancel(ignored);
     if (metrics_listener_) {
@@ -368,7 +368,7 @@ std::unique_ptr<Connection> Server::make_connection(int fd, const asio::ip::addr
     }
     auto conn = std::make_unique<Connection>(admission_, std::move(socket), peer, Clock::now());
     accept_mark_ = conn->accepted;  // the next request answered at once starts from here
-    arm_deadline_timer();
+    deadline_timer_.arm();
     return conn;
 }
 
@@ -386,29 +386,10 @@ void Server::drop_pending(Connection& conn, const char* why) {
 
 // ---- Deadlines ------------------------------------------------------------------------------
 
-void Server::arm_deadline_timer() {
-    if (deadline_timer_armed_ || admission_.oldest() == nullptr || shutting_down_) {
-        return;
-    }
-    deadline_timer_armed_ = true;
-    deadline_timer_.expires_at(admission_.oldest()->deadline);
-    deadline_timer_.async_wait([this](const std::error_code& error) {
-        deadline_timer_armed_ = false;
-        if (!error) {
-            on_deadline();
-        }
-    });
-}
-
-void Server::on_deadline() {
-    const auto now = Clock::now();
-    while (Admission::Entry* expired = admission_.expired(now)) {
-        log_.printf(1, "closing because timed out on receive");
-        Connection& late = static_cast<Connection&>(*expired);
-        note_closed(CloseReason::deadline, late);
-        drop_pending(late, nullptr);
-    }
-    arm_deadline_timer();
+void Server::on_deadline(Connection& late) {
+    log_.printf(1, "closing because timed out on receive");
+    note_closed(CloseReason::deadline, late);
+    drop_pending(late, nullptr);
 }
 
 // ---- One request per connection -------------------------------------------------------------

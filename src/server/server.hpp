@@ -26,6 +26,7 @@
 #include "access.hpp"
 #include "admission.hpp"
 #include "connection.hpp"
+#include "deadline_timer.hpp"
 #include "events.hpp"
 #include "handover.hpp"
 #include "handover_state.hpp"
@@ -103,8 +104,8 @@ class Server {
     void log_exception(const std::exception_ptr& error);
     // Closes a pending connection; its coroutine then unwinds. why: logged if set.
     void drop_pending(Connection& conn, const char* why);
-    void arm_deadline_timer();
-    void on_deadline();
+    // A pending connection past its deadline (deadline_timer_): counted, logged and closed.
+    void on_deadline(Connection& late);
 
     // ---- One request per connection (server.cpp) ----
     // One recv without waiting, added to what came before in parts.
@@ -187,10 +188,9 @@ class Server {
     // sent last. A request answered at once is timed from here, so it costs one clock read.
     Clock::time_point accept_mark_{};
 
-    asio::steady_timer deadline_timer_;
+    DeadlineTimer deadline_timer_;
     asio::signal_set termination_signals_;
     asio::signal_set reload_signal_;
-    bool deadline_timer_armed_ = false;
     bool shutting_down_ = false;
     std::optional<ExecImage> exec_image_;
     std::vector<std::string> listener_names_;
