@@ -35,7 +35,12 @@
 #include <thread>
 #include <vector>
 
+#include "wire.hpp"
+
 namespace {
+
+using epmdx::test::alive2_request;
+using epmdx::test::port_please_request;
 
 volatile std::sig_atomic_t stop_requested = 0;
 
@@ -63,32 +68,6 @@ void log_event(const std::string& what) {
     (void)std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
     std::cerr << stamp << '.' << std::to_string(1000 + now.tv_nsec / 1000000).substr(1) << ' '
               << what << std::endl;
-}
-
-std::string frame(const std::string& body) {
-    std::string out;
-    out.push_back(static_cast<char>((body.size() >> 8) & 0xff));
-    out.push_back(static_cast<char>(body.size() & 0xff));
-    return out + body;
-}
-
-void put16(std::string& out, unsigned value) {
-    out.push_back(static_cast<char>((value >> 8) & 0xff));
-    out.push_back(static_cast<char>(value & 0xff));
-}
-
-// ALIVE2_REQ as an OTP 23+ node sends it: type 'M', protocol 0, versions 6..5, no extra.
-std::string alive2_request(const std::string& name, unsigned port) {
-    std::string body = "x";
-    put16(body, port);
-    body += "M";
-    body.push_back('\0');
-    put16(body, 6);
-    put16(body, 5);
-    put16(body, static_cast<unsigned>(name.size()));
-    body += name;
-    put16(body, 0);
-    return frame(body);
 }
 
 // A blocking connection to 127.0.0.1:port with 5 s for connect, each send and each receive;
@@ -164,7 +143,8 @@ int hold(std::uint16_t port, const std::string& prefix, std::size_t count,
         const std::string name = prefix + std::to_string(i);
         const int fd = connect_to(port);
         std::string why = "cannot connect";
-        if (fd < 0 || !send_all(fd, alive2_request(name, 20000 + static_cast<unsigned>(i))) || [&] {
+        if (fd < 0 || !send_all(fd, alive2_request(name, static_cast<std::uint16_t>(20000 + i))) ||
+            [&] {
                 const std::string reply = receive(fd, 6, why);
                 return reply.size() != 6 || reply[0] != 'v' || reply[1] != 0;
             }()) {
@@ -228,7 +208,7 @@ int lookups(std::uint16_t port, long interval_ms, const std::string& status,
         const int fd = connect_to(port);
         std::string reply;
         if (fd >= 0) {
-            if (send_all(fd, frame("z" + name))) {
+            if (send_all(fd, port_please_request(name))) {
                 reply = receive(fd, 0, why);
             } else {
                 why = "send failed";
