@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epmdx-floor: the kernel floor of the benchmark. A bare single-threaded epoll loop on loopback
 // that answers PORT_PLEASE2 and NAMES with replies of the same size as a real daemon's, but
 // looks nothing up, keeps no registrations and checks nothing else. Whatever a daemon does

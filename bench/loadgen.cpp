@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epmdx-loadgen: measures one benchmark scenario against an epmd-compatible daemon on
 // loopback and prints the result as one line of key=value pairs (bench/run.sh parses them).
 //

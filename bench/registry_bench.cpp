@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Micro-benchmarks of the node table at 1, 1000 and 100000 registered nodes.
 #include <benchmark/benchmark.h>
 

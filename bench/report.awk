@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Turns bench/run.sh's raw result lines ("daemon=D key=K port=... rate=... rates=r1,r2,..." one
 # per server and load-generator run) into the report's tables, and writes the plot's data file.
 # One awk process: the report is formatted without a fork per cell, which matters on a busy

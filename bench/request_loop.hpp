@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A lean single-threaded epoll client: many concurrent one-shot TCP requests, the way every
 // epmd client talks (connect, send one request, read until the server closes).
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmarks OTP's epmd, epmdx and the kernel floor (bench/floor_server.cpp) side by side on
 # loopback and writes a Markdown report and a plot. See bench/README.md.
 #

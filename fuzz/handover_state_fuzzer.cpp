@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for the state blob a restarting daemon hands over (docs/differences.md
 // A-RESTART): arbitrary bytes, with a valid header wrapped around them half of the time so the
 // payload parser is reached. Whatever decodes must encode back to the same bytes, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for the metrics listener's HTTP request parser. Arbitrary bytes are parsed
 // as they would be on arrival (every prefix, as the listener re-parses after each read), and
 // what is accepted must satisfy invariants that tie it back to the input and to the responses.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for the wire format. Every decoder gets the same arbitrary bytes, and
 // whatever decodes must satisfy invariants that tie it back to the input and to the encoders.
 #include <cstddef>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Usage: scripts/fuzz.sh SECONDS
 # Builds the libFuzzer targets with clang in build-fuzz and runs them one after the other within
 # SECONDS in all: the wire-format fuzzer for half of it on a scratch copy of fuzz/corpus, the

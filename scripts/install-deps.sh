@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building, testing and benchmarking epmdx needs, from Debian's archive only.
 set -euo pipefail
 packages=(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Style checks: clang-format in check mode over every tracked C++ file, and clang-tidy (the
-# checks in .clang-tidy) over the project's own sources: src, include, test, bench, fuzz.
+# SPDX-License-Identifier: Apache-2.0
+# Style checks: the licence line in every tracked file, clang-format in check mode over every
+# tracked C++ file, and clang-tidy (the checks in .clang-tidy) over the project's own sources:
+# src, include, test, bench, fuzz.
 #
 #   scripts/lint.sh [--build DIR] [--jobs N] [PATH...]
 #
@@ -30,6 +32,18 @@ done
 started=$SECONDS
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+
+# ---- licence lines -------------------------------------------------------------------------------
+# Every tracked file states its licence in its first three lines, except those that cannot hold a
+# comment (fuzz seeds, the image, debian/changelog and source/format) and the licence texts.
+spdx='SPDX-License-Identifier: Apache-2.0'
+no_comment='^(fuzz/[a-z_]*corpus[a-z_]*/|LICENSE$|debian/(changelog|copyright|source/format)$|.*\.png$)'
+mapfile -t unlicensed < <(git ls-files -- "${paths[@]}" | grep -Ev "$no_comment" |
+    while IFS= read -r file; do head -n 3 -- "$file" | grep -qF "$spdx" || echo "$file"; done)
+if ((${#unlicensed[@]})); then
+    echo "==> these files lack the line '$spdx' in their first three lines"
+    printf '    %s\n' "${unlicensed[@]}"
+fi
 
 # ---- clang-format -------------------------------------------------------------------------------
 mapfile -t cxx_files < <(git ls-files -- "${paths[@]}" | grep -E '\.(cpp|hpp|h|cc)$')
@@ -76,6 +90,7 @@ if ((${#findings[@]})); then
 fi
 tidy_time=$((SECONDS - tidy_started))
 
-echo "==> lint: clang-format ${#unformatted[@]} of ${#cxx_files[@]} files unformatted (${format_time} s);" \
+echo "==> lint: ${#unlicensed[@]} files without the licence line;" \
+    "clang-format ${#unformatted[@]} of ${#cxx_files[@]} files unformatted (${format_time} s);" \
     "clang-tidy ${#findings[@]} findings in ${#units[@]} units (${tidy_time} s)"
-((${#unformatted[@]} == 0 && ${#findings[@]} == 0))
+((${#unlicensed[@]} == 0 && ${#unformatted[@]} == 0 && ${#findings[@]} == 0))

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian packages with Debian's own tooling (dpkg-buildpackage, debhelper) and leaves
 # them in dist/, checked by lintian:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds epmdx (installing what is missing first) and runs it in the foreground.
 #
 #   scripts/run.sh [epmdx options]      e.g. scripts/run.sh -port 4370 -d

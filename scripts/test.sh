@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what is missing (apt-get), builds, and runs every test. `.ci/run` calls exactly this.
 #
 #   scripts/test.sh

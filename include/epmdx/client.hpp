@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small blocking client for epmd (OTP's or epmdx): lookups, names, dump, kill, stop, and a
 // node registration held as an object. One request per connection, as the protocol wants.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The epmd wire format: pure encoding and decoding, no I/O.
 //
 // Every request is [Len:16][Len bytes]; replies have no length prefix and end when the server

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The epmd command line, parsed the way OTP's epmd reads it: left to right, the last value of an
 // option wins, and a client action (-names, -dump, -started, -kill, -stop NAME) takes effect as
 // soon as it is met. Pure: argv and the environment in, a command or an error out. The options

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client actions of the command line, with OTP's epmd messages, streams and exit codes.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client actions epmdx adds to OTP's: other hosts' port mappers asked at once (-host),
 // JSON for scripts (-json), one node's full PORT_PLEASE2 answer (-lookup) and the step-by-step
 // check of the path a connecting node takes (-check). docs/differences.md A-DIAGNOSE documents

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -names, -dump, -started and -lookup against one or more port mappers, asked concurrently, each
 // answer labelled with its host, as text or JSON.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epmdx: the port mapper daemon and its command-line client, argument-compatible with OTP's epmd.
 #include <cstdio>
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The rows of the option table, and the value readers they use. option_table.hpp says how to add
 // an option.
 #include "option_table.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one table of epmdx's command-line options (option_table.cpp). Each row drives the parser
 // (arguments.cpp), the usage text (`epmdx -help`, usage.cpp), the README's options block
 // (rendered by `epmdx_options readme`, checked by a test) and the argument tests, which iterate

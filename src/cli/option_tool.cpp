@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epmdx_options: what the option table knows, for the build and for scripts/run.sh.
 //
 //   epmdx_options readme FILE        rewrite FILE's options block (README.md) from the table

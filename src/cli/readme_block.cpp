@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // README.md's options block (synopsis and table), rendered from the option table. The
 // epmdx_options tool writes it into README.md; a test fails when README.md holds another text.
 #include <string>

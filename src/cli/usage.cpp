@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `epmdx -help`: the usage text, rendered from the option table for this build.
 #include <string>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One blocking-style TCP connection to epmd with a deadline, on non-blocking POSIX sockets and
 // poll(). Internal to the client library.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The node table: pure state, no I/O, no clock of its own.
 //
 // Active nodes are kept newest first (the order NAMES and DUMP report), with O(1) lookup by

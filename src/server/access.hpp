@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who may ask what. AccessRule: who may make a read-only request (NAMES, PORT_PLEASE2): anyone,
 // loopback peers, or peers in an allow-list of CIDR blocks. RequestPolicy: the one place that
 // applies those rules and the local-only rule to a request. Pure: parsing and matching only.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who gets in, and for how long a connection may take to ask: the cap on connections, the cap on
 // connections per source address that have not registered, shedding the oldest of those when
 // the cap is reached, and the packet deadline. No sockets: the server closes what this decides.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One client connection that had to wait: for its request, for its reply to be written, or
 // while it holds a registration.
 //

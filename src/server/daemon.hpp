@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's entry point, called by the command line once the options are parsed.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One timer for every pending connection's deadline: always set for the oldest one on the
 // admission's pending list (the list is in deadline order), so a thousand waiting connections
 // cost one timer, not a thousand.

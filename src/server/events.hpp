@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured events (-log_events, docs/differences.md A-EVENTS): one event per registration,
 // unregistration, refused registration, eviction and deadline close, for operators. The server
 // reports them where it counts the same things for the metrics (Server::note_*).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The I/O of handing registrations over to the next process (docs/differences.md A-RESTART):
 // descriptors inherited the systemd way (LISTEN_FDS), the state blob in a sealed memfd, checks
 // of a handed-over socket, systemd's descriptor store, and re-executing the binary in place.

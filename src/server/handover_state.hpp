@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The state a restarting daemon hands to its successor (docs/differences.md A-RESTART): what
 // cannot be read back from a registration's socket. Pure: encoding, decoding and the decision of
 // what to restore, no I/O.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The metrics listener's HTTP: reading a request's head and writing a response. Pure, no I/O.
 //
 // Written here rather than taken from an HTTP library because the metrics listener needs only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Opening the listening sockets: the newest reference's address rules, with missing address
 // families and unbindable implicit loopback addresses reduced to warnings.
 #pragma once

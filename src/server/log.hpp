@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's log, in the reference's format: "epmd: <ctime>: <message>\r\n" on stderr in the
 // foreground, syslog(LOG_ERR, "epmd: %s") when daemonized. A message is written when its level is
 // at most the debug level (-d count); level 0 is always written.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the daemon counts, and the Prometheus text exposition (format 0.0.4) of it.
 //
 // The server reports events at the points where it already decides: a node registered or

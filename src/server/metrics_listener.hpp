@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The -metrics listener: GET /metrics and GET /health over HTTP/1.1, one request per
 // connection. It runs on the daemon's event loop with a protection of its own of the same kind
 // as the port mapper port's (a connection cap that sheds the oldest, the packet deadline, bad

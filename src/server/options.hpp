@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Everything the daemon is configured with. Filled by the command line (src/cli) from flags and
 // environment variables; read by the server. The initializers are the defaults: the only place
 // they are written (the usage text and the README show them from here).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One handler per request, like the cases of OTP's do_request. decide() checks what every
 // request shares (the packet decoded, the peer allowed to ask) and hands over to the handler.
 #include <sys/socket.h>

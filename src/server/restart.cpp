@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Registrations that outlive the process (docs/differences.md A-RESTART): taking them back at
 // start, handing them to systemd's descriptor store on SIGTERM, and re-executing in place on
 // SIGHUP. The blob and the decisions are in handover_state.cpp, the system calls in handover.cpp.

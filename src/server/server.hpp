@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The event loop's work: accepting connections, admitting or shedding them, serving one request
 // per connection, holding registrations, and enforcing deadlines.
 //

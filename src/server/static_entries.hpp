@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Static entries (-static FILE): nodes that run without registering (OTP 23.1+ nodes started
 // with -erl_epmd_port or ERL_DIST_PORT and -start_epmd false), answered from a file of
 // `NAME PORT` lines. Parsing is pure; read_static_file adds only the reading of the file.

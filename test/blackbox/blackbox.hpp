@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the black-box tests: replies read together with "did the server close?", and
 // checks that a daemon is still healthy. Packets are built with wire.hpp.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // "Fixed on purpose" in docs/differences.md: each test asserts epmdx's behaviour, and where it is
 // cheap the same test runs against OTP's epmd asserting the old behaviour, which proves that the
 // test tells the two apart. (D-STOP-NOEXIST is in protocol_behaviour_test.cpp.)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Differential tests: the same byte sequences go to epmdx and to OTP's epmd, and the transcripts
 // of what came back must be equal. Only what has to differ is normalised: the NAMES/DUMP port
 // header (each daemon has its own test port), the time-based creation values (compared by their

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every malformed request of docs/protocol.md, against both daemons. Each case must end in the
 // specified reply or a silent close, and must leave a node registered on another connection (the
 // "holder") listed, with its socket open, and the daemon answering.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The protocol as both daemons must implement it (docs/protocol.md): every test
 // runs against epmdx and against OTP's epmd, so a test that passes on OTP and fails on epmdx is an
 // epmdx bug, and one that fails on OTP is a wrong test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -static FILE (docs/differences.md A-STATIC): nodes that run without registering, answered from
 // a file by the built daemon over loopback.
 #include <gtest/gtest.h>

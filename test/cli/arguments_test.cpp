@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Argument parsing: pure, argv and environment in, command out.
 #include "arguments.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The diagnosing client actions (docs/differences.md A-DIAGNOSE): -check, -host, -json,
 // -lookup and -timeout, run as the epmdx binary against OTP's epmd and epmdx on loopback.
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OTP's epmd command line and epmdx's, run side by side: same daemon (or the same scripted
 // server), same arguments; stdout, stderr and exit code must be identical. The daemon is OTP's
 // epmd or epmdx (the test parameter).

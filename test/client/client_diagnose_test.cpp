@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client library's pieces behind -check: bounded resolution, the connect probe and the
 // timing of a lookup.
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client library against live daemons, OTP's and epmdx's.
 #include <gtest/gtest.h>
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How the daemon starts and stops: the reference's address rules and exit codes (epmdx follows
 // the newest OTP's, the OTP here is older), and the places where epmdx deliberately differs (a
 // missing implicit ::1 is only a warning; a garbled port is refused).

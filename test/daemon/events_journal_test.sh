@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # -log_events in a real journal (docs/differences.md A-EVENTS): the built epmdx runs in a real
 # systemd twice: as a transient unit with its stderr on the journal (JOURNAL_STREAM), and as the
 # packaged epmdx.socket + epmdx.service (-systemd, hardened), with its stderr thrown away so that

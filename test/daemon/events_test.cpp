@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -log_events (docs/differences.md A-EVENTS) in the foreground: key=value lines on stderr for
 // registrations, unregistrations, refusals, deadline closes and evictions; a flood of refusals
 // summarised; nothing at all without the option. The journal is tested by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -metrics: the Prometheus exposition and /health over HTTP, checked with promtool, values that
 // move with requests, the listener's protection against bad clients, and its address rules.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Requests from another host. Every loopback address counts as local, so the daemon runs in a
 // network namespace of its own, reached over a veth pair on 198.18.0.0/15 (reserved for
 // benchmarking): from its point of view this test process is a remote peer. Needs root; skipped

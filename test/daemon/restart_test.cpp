@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Registrations that outlive the process (docs/differences.md A-RESTART), outside systemd:
 // SIGHUP re-executes the daemon in place with every registration, listener and creation counter;
 // a binary that cannot run leaves the old process serving; kill -9 leaves nothing stale; state

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real `erl -sname` nodes (OTP 25 from Debian's erlang-base) against epmdx, and the epmdx CLI
 // against OTP's daemon with real nodes registered.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real Erlang nodes (Debian's erlang-base) for the interop tests.
 #pragma once
 

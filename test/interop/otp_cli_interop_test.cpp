@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OTP's own `epmd` command-line tool against an epmdx daemon: every scenario is played against
 // OTP's daemon and against epmdx, and what the tool prints (stdout, stderr, exit code) and what
 // happens to the daemon and its registrations must be the same. Only the daemon's port and its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -static FILE with real erl nodes (OTP 25 from Debian's erlang-base): a node started with
 // `-start_epmd false -erl_epmd_port N` does not need a registration, and a normal node finds it
 // through epmdx's static entry alone.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package in a real systemd, next to erlang-base: installing it takes port 4369 over
 # from Debian's epmd.socket, a plain `erl -sname` registers with epmdx, the units survive stop,
 # start and an upgrade, a NAMES drop-in works, and purging hands the port back. Given the test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `cmake --install` into a temporary prefix, then an outside project built against it twice (CMake
 # package, then pkg-config), each run against the installed daemon on a free port.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // epmdx-restart-client: the client side of restart_systemd_test.sh, run while the daemon is
 // restarted, reloaded and upgraded under it.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Restarts that nobody notices (A-RESTART), in a real systemd with the repository's units:
 # 1,000 registrations held by a test client plus two real `erl -sname` nodes, PORT_PLEASE2
 # lookups every 5 ms and the nodes pinging each other (a fresh connection, so a fresh lookup,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Access control for the read-only requests: -names_access, -port_please_access and their
 // environment variables. A refused request is closed without a reply; the default is open.
 #include <arpa/inet.h>

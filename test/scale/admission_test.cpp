@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Admission rules: the per-source-address limit on connections that have not registered, the
 // connection cap with its eviction order, and packet deadlines that spare registrations.
 #include <gtest/gtest.h>

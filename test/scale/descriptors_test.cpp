@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Descriptor limits: surviving EMFILE on accept, the default connection cap under a low limit,
 // registrations far above 1,024, and KILL with thousands of descriptors open.
 #include <gtest/gtest.h>

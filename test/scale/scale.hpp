@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the scale and admission tests: requests from chosen source addresses, outcomes that
 // tell "answered" from "closed without a reply", descriptor limits, and registrations made in
 // bulk.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by every test that starts processes: daemons on test ports, commands run to completion,
 // raw connections over loopback, and per-test log files. The bytes themselves are in wire.hpp.
 #pragma once

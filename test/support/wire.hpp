@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The epmd wire format as the tests write and read it: request packets (well-formed or lying on
 // purpose), NAMES replies taken apart, bytes shown readably in failure messages.
 //

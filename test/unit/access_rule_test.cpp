@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who may make a read-only request: parsing an access list and matching peers against it, and
 // what counts as a loopback peer.
 #include <gtest/gtest.h>

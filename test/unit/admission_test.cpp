@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Admission without sockets: the connection cap, the per-address cap on connections that have
 // not registered, which connection is shed, and the deadlines.
 #include "admission.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whether an ALIVE2 is accepted: the rules decode_request applies in one place, beyond the
 // field decoding that protocol_test covers.
 #include <gtest/gtest.h>

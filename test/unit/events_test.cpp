@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured events (docs/differences.md A-EVENTS): the key=value line and its escaping of bytes
 // from the network, the journal's message, and the summarising per interval, driven by an
 // explicit clock.

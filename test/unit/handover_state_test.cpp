@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The state handed to the next process (docs/differences.md A-RESTART): the blob round-trips,
 // anything damaged is refused with a reason, and the restore decisions keep exactly what a held
 // socket backs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The metrics listener's HTTP request parser and responses.
 #include <gtest/gtest.h>
 

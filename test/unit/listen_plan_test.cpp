@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which sockets an address list asks for, in which order, and which of them are implicit: the
 // newest OTP's rules, without opening a socket.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The metric counters and their Prometheus text exposition.
 #include <gtest/gtest.h>
 

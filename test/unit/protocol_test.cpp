@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests of the wire format (no sockets). Expected bytes come from docs/protocol.md, which
 // records what OTP 25's epmd actually sends and accepts.
 #include "epmdx/protocol.hpp"

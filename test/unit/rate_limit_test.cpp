@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The log's rate limit: one message per interval, and a count of what it held back, driven by
 // an explicit clock.
 #include <gtest/gtest.h>

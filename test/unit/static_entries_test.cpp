@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Static entries: the -static file's parser (every bad line named by file and line), reading the
 // file, and how the registry keeps the entries (listed after registrations, never removed, their
 // names not registrable).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An outside project using the installed client library: registers a node with the daemon on
 // the port given, then prints the daemon's list of names.
 #include <cstdint>
