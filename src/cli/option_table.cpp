@@ -108,6 +108,21 @@ std::optional<Command> set_access(Settings& settings, const std::string& value,
     return std::nullopt;
 }
 
+std::optional<Command> set_source_prefix(Settings& settings, const std::string& value,
+                                         std::string_view source) {
+    std::string error;
+    const std::optional<server::SourcePrefix> prefix = server::SourcePrefix::parse(value, &error);
+    if (!prefix) {
+        return InvalidValue{"epmdx: " + std::string(source) + " " + error + "\n"};
+    }
+    settings.daemon.source_prefix = *prefix;
+    return std::nullopt;
+}
+
+std::string show_source_prefix(const Settings& defaults) {
+    return defaults.daemon.source_prefix.to_string();
+}
+
 // -metrics: checked here so that a bad value is a message before the daemon starts.
 std::optional<Command> set_metrics(Settings& settings, const std::string& value,
                                    std::string_view source) {
@@ -381,11 +396,19 @@ constexpr std::array options{
                .value_name = "N",
                .environment = "ERL_EPMD_MAX_PENDING_PER_ADDRESS",
                .origin = Origin::epmdx,
-               .help = "most connections from one source address that have not (yet) "
-                       "registered; more are closed at once",
+               .help = "most connections from one source (an address, or a prefix: "
+                       "-source_prefix) that have not (yet) registered; more are closed at once",
                .show_default = show_number<&DaemonOptions::max_pending_per_address>,
                .default_note = "; 0 means no limit",
                .apply = set_count<&DaemonOptions::max_pending_per_address>},
+    OptionSpec{.flag = "-source_prefix",
+               .value_name = "V4,V6",
+               .environment = "ERL_EPMD_SOURCE_PREFIX",
+               .origin = Origin::epmdx,
+               .help = "prefix lengths by which -max_pending_per_address counts sources: "
+                       "IPv4 addresses by /V4, IPv6 by /V6, since one IPv6 host often holds a /64",
+               .show_default = show_source_prefix,
+               .apply = set_source_prefix},
     OptionSpec{.flag = "-names_access",
                .value_name = "LIST",
                .environment = "ERL_EPMD_NAMES_ACCESS",

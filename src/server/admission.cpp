@@ -15,8 +15,8 @@ Admission::Verdict Admission::decide(const asio::ip::address& peer) const {
 }
 
 std::uint32_t Admission::pending_from(const asio::ip::address& peer) const {
-    const auto found = pending_per_address_.find(peer);
-    return found != pending_per_address_.end() ? found->second : 0;
+    const auto found = pending_per_source_.find(source_of(peer, limits_.source_prefix));
+    return found != pending_per_source_.end() ? found->second : 0;
 }
 
 void Admission::open(Entry& entry, const asio::ip::address& peer, Clock::time_point accepted) {
@@ -29,7 +29,7 @@ void Admission::open(Entry& entry, const asio::ip::address& peer, Clock::time_po
     (tail_ ? tail_->next : head_) = &entry;
     tail_ = &entry;
     if (limits_.max_pending_per_address != 0) {
-        ++pending_per_address_[peer];
+        ++pending_per_source_[source_of(peer, limits_.source_prefix)];
     }
 }
 
@@ -44,9 +44,9 @@ void Admission::leave_pending(Entry& entry) {
     if (limits_.max_pending_per_address == 0) {
         return;
     }
-    const auto found = pending_per_address_.find(entry.peer);
-    if (found != pending_per_address_.end() && --found->second == 0) {
-        pending_per_address_.erase(found);
+    const auto found = pending_per_source_.find(source_of(entry.peer, limits_.source_prefix));
+    if (found != pending_per_source_.end() && --found->second == 0) {
+        pending_per_source_.erase(found);
     }
 }
 

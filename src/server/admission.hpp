@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Who gets in, and for how long a connection may take to ask: the cap on connections, the cap on
-// connections per source address that have not registered, shedding the oldest of those when
-// the cap is reached, and the packet deadline. No sockets: the server closes what this decides.
+// connections per source (an address or prefix, source_prefix.hpp) that have not registered,
+// shedding the oldest of those when the cap is reached, and the packet deadline. No sockets: the
+// server closes what this decides.
 //
 // Pending connections sit on one list in accept order. Deadlines are accept time plus one fixed
 // timeout, so the oldest is both the next to time out and the first to be shed, and one timer
@@ -14,6 +15,8 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "source_prefix.hpp"
+
 namespace epmdx::server {
 
 using Clock = std::chrono::steady_clock;
@@ -22,8 +25,9 @@ class Admission {
   public:
     struct Limits {
         std::size_t max_connections = 0;
-        std::size_t max_pending_per_address = 0;  // 0 = no limit
+        std::size_t max_pending_per_address = 0;  // per source; 0 = no limit
         Clock::duration packet_timeout{};
+        SourcePrefix source_prefix{};
     };
 
     // A connection as admission sees it; the server's Connection is one.
@@ -32,13 +36,13 @@ class Admission {
         Entry* prev = nullptr;  // on the pending list, while pending
         Entry* next = nullptr;
         bool pending = false;
-        asio::ip::address peer;
+        asio::ip::address peer;  // as accepted; counted under source_of(peer)
     };
 
     enum class Verdict : std::uint8_t {
         admit,
         shed_oldest,         // admit once the oldest pending connection is closed
-        refuse_per_address,  // too many connections from this address have not registered
+        refuse_per_address,  // too many connections from this source have not registered
         refuse_full,         // at the cap, and every connection holds a registration
     };
 
@@ -47,7 +51,7 @@ class Admission {
     Admission& operator=(const Admission&) = delete;
 
     Verdict decide(const asio::ip::address& peer) const;
-    // Connections from peer that have not registered (counted only with a per-address cap).
+    // Connections from peer's source that have not registered (counted only with a cap).
     std::uint32_t pending_from(const asio::ip::address& peer) const;
 
     // A connection opens: counted, and pending until it registers or closes.
@@ -64,13 +68,14 @@ class Admission {
 
     std::size_t connections() const { return connections_; }
     std::size_t max_connections() const { return limits_.max_connections; }
+    SourcePrefix source_prefix() const { return limits_.source_prefix; }
 
   private:
     Limits limits_;
     std::size_t connections_ = 0;
     Entry* head_ = nullptr;
     Entry* tail_ = nullptr;
-    std::unordered_map<asio::ip::address, std::uint32_t> pending_per_address_;
+    std::unordered_map<asio::ip::address, std::uint32_t> pending_per_source_;  // by source_of()
 };
 
 }  // namespace epmdx::server

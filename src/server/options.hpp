@@ -10,6 +10,7 @@
 
 #include "access.hpp"
 #include "epmdx/protocol.hpp"
+#include "source_prefix.hpp"
 
 namespace epmdx::server {
 
@@ -31,8 +32,10 @@ struct DaemonOptions {
     // epmdx additions.
     // Most connections held at once; 0 = derived from RLIMIT_NOFILE after raising it.
     std::size_t max_connections = 0;
-    // Most not-yet-registered connections from one source address; 0 = no limit.
+    // Most not-yet-registered connections from one source; 0 = no limit.
     std::size_t max_pending_per_address = 256;
+    // What counts as one source for the per-source limits: IPv4 /32, IPv6 /64 by default.
+    SourcePrefix source_prefix;
     // Who may ask NAMES / PORT_PLEASE2. Default: anyone, as OTP's epmd.
     AccessRule names_access;
     AccessRule port_please_access;

@@ -71,7 +71,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
           options.debug_level > 0 ? Registry::debug_old_capacity : Registry::default_old_capacity,
           unix_now),
       admission_({max_connections, options.max_pending_per_address,
-                  std::chrono::seconds(options.packet_timeout_s)}),
+                  std::chrono::seconds(options.packet_timeout_s), options.source_prefix}),
       policy_(options.names_access, options.port_please_access),
       events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
       deadline_timer_(io, admission_, [this](Connection& late) { on_deadline(late); }),
@@ -340,9 +340,10 @@ bool Server::admitted(const asio::ip::address& peer) {
             metrics_.refused(CloseReason::per_address_cap);
             if (per_address_warning_.allow()) {
                 log_.printf(0,
-                            "refusing a connection from %s: %u connections from it have not "
-                            "registered (-max_pending_per_address)%s",
+                            "refusing a connection from %s: %u connections from %s have not "
+                            "registered (-max_pending_per_address, -source_prefix)%s",
                             peer.to_string().c_str(), admission_.pending_from(peer),
+                            describe_source(peer, admission_.source_prefix()).c_str(),
                             per_address_warning_.note());
             }
             return false;

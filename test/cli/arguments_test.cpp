@@ -208,6 +208,25 @@ TEST(Arguments, ConnectionLimits) {
               std::string::npos);
 }
 
+TEST(Arguments, SourcePrefix) {
+    EXPECT_EQ(daemon({}).source_prefix.to_string(), "32,64");
+    EXPECT_EQ(daemon({"-source_prefix", "24,56"}).source_prefix.to_string(), "24,56");
+    EXPECT_EQ(daemon({}, {{"ERL_EPMD_SOURCE_PREFIX", "32,48"}}).source_prefix.to_string(), "32,48");
+    EXPECT_EQ(daemon({"-source_prefix", "30,64"}, {{"ERL_EPMD_SOURCE_PREFIX", "32,48"}})
+                  .source_prefix.to_string(),
+              "30,64");
+    EXPECT_TRUE(is_usage({"-source_prefix"}));
+    for (const char* bad : {"33,64", "32,129", "0,64", "64", "x"}) {
+        const std::string message = invalid_message({"-source_prefix", bad});
+        EXPECT_NE(message.find("-source_prefix"), std::string::npos) << message;
+        EXPECT_NE(message.find(std::string("\"") + bad + "\""), std::string::npos) << message;
+        EXPECT_EQ(message.find('\n'), message.size() - 1) << "one line: " << message;
+    }
+    EXPECT_NE(
+        invalid_message({}, {{"ERL_EPMD_SOURCE_PREFIX", "32,200"}}).find("ERL_EPMD_SOURCE_PREFIX"),
+        std::string::npos);
+}
+
 TEST(Arguments, ConnectionLimitsFromTheEnvironmentTheFlagWins) {
     const EnvMap env = {{"ERL_EPMD_MAX_CONNECTIONS", "300"},
                         {"ERL_EPMD_MAX_PENDING_PER_ADDRESS", "7"}};

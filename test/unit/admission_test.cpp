@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Admission without sockets: the connection cap, the per-address cap on connections that have
-// not registered, which connection is shed, and the deadlines.
+// Admission without sockets: the connection cap, the per-source cap on connections that have
+// not registered (IPv6 counted by prefix), which connection is shed, and the deadlines.
 #include "admission.hpp"
 
 #include <gtest/gtest.h>
@@ -57,6 +57,42 @@ TEST(Admission, CapsPendingConnectionsPerAddress) {
     EXPECT_EQ(admission.decide(alice), Admission::Verdict::admit);
     admission.close(a2);
     EXPECT_EQ(admission.pending_from(alice), 0u);
+}
+
+TEST(Admission, CountsIpv6SourcesByPrefix) {
+    Admission admission(limits(100, 2));  // default prefixes: IPv4 /32, IPv6 /64
+    const asio::ip::address same64_a = asio::ip::make_address("2001:db8:7:7::a");
+    const asio::ip::address same64_b = asio::ip::make_address("2001:db8:7:7:ffff::b");
+    const asio::ip::address other64 = asio::ip::make_address("2001:db8:7:8::a");
+    Admission::Entry e1, e2, e3;
+    admission.open(e1, same64_a, t0);
+    admission.open(e2, same64_b, t0);
+    EXPECT_EQ(admission.pending_from(asio::ip::make_address("2001:db8:7:7::c")), 2u);
+    EXPECT_EQ(admission.decide(asio::ip::make_address("2001:db8:7:7::c")),
+              Admission::Verdict::refuse_per_address);
+    EXPECT_EQ(admission.decide(other64), Admission::Verdict::admit);
+    admission.open(e3, other64, t0);
+    // Leaving pending releases the slot of the prefix, not only of the exact address.
+    admission.leave_pending(e1);
+    EXPECT_EQ(admission.decide(same64_b), Admission::Verdict::admit);
+    admission.close(e2);
+    EXPECT_EQ(admission.pending_from(same64_a), 0u);
+    EXPECT_EQ(admission.pending_from(other64), 1u);
+}
+
+TEST(Admission, CountsIpv4ByAConfiguredPrefix) {
+    Admission admission({100, 1, seconds(60), SourcePrefix{24, 128}});
+    Admission::Entry entry;
+    admission.open(entry, asio::ip::make_address("198.51.100.1"), t0);
+    EXPECT_EQ(admission.decide(asio::ip::make_address("198.51.100.254")),
+              Admission::Verdict::refuse_per_address);
+    EXPECT_EQ(admission.decide(asio::ip::make_address("::ffff:198.51.100.9")),
+              Admission::Verdict::refuse_per_address);
+    EXPECT_EQ(admission.decide(asio::ip::make_address("198.51.101.1")), Admission::Verdict::admit);
+    // At /128 every IPv6 address is its own source.
+    Admission::Entry v6;
+    admission.open(v6, asio::ip::make_address("2001:db8::1"), t0);
+    EXPECT_EQ(admission.decide(asio::ip::make_address("2001:db8::2")), Admission::Verdict::admit);
 }
 
 TEST(Admission, NoPerAddressCapWhenZero) {
