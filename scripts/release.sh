@@ -31,6 +31,7 @@ name=epmdx-$version
 stage=$tree/stage
 rm -rf "$stage"
 mkdir -p "$stage/$name" dist
+rm -f dist/epmdx-*-linux-x86_64.tar.gz  # only this version's tarball stays
 install -m 755 "$tree/epmdx" packaging/release/replace-epmd "$stage/$name/"
 install -m 644 "$tree/packaging/epmdx.1" LICENSE packaging/release/README "$stage/$name/"
 tarball=dist/$name-linux-x86_64.tar.gz

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2154 # epmdx, tarball and work come from the sourcing script
 # Shared by the release tests (sourced): a scratch directory, a test-specific epmd port, the
 # release tarball unpacked, and the checks every release gets. The sourcing script sets
 # `epmdx` (the static binary built by scripts/release.sh), `tarball` and `work`, and defines
