@@ -16,6 +16,7 @@ packages=(
   prometheus                           # promtool: checks the -metrics exposition in the tests
   debhelper lintian                    # the Debian package (scripts/package.sh)
   jq                                   # reads the journal's JSON in events_journal_test.sh
+  elixir rebar3                        # real OTP releases for test/release/ (mix and rebar3)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,13 +9,16 @@
 # (clang-format and clang-tidy); the Debian package (scripts/package.sh) and its test in a
 # real systemd (test/packaging/deb_systemd_test.sh); -log_events read back from a real journal
 # (test/daemon/events_journal_test.sh); restarts and reloads that keep every registration, in a
-# real systemd (test/packaging/restart_systemd_test.sh); the same suite built with AddressSanitizer
-# + UBSan in build-asan/ (no benchmark tools there), and the restart test with that daemon; a
-# bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke run (bench/run.sh --smoke). Every
-# step runs even when an earlier one failed, so one report shows everything. The last line is
-# "N passed, M failed": the CTest results of the two trees, plus one check each for lint, the
-# package, its systemd test, the journal test, the two restart tests, the fuzzing and benchmark
-# runs and for any build that failed. Exit status 0 only if M is 0.
+# real systemd (test/packaging/restart_systemd_test.sh); the static release tarball
+# (scripts/release.sh, in build-static/), put with its replace-epmd into a real `mix release`
+# and `rebar3 release` that then run on its epmdx, and its bad inputs (test/release/); the same
+# suite built with AddressSanitizer + UBSan in build-asan/ (no benchmark tools there), and the
+# restart test with that daemon; a bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke
+# run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so one report
+# shows everything. The last line is "N passed, M failed": the CTest results of the two trees,
+# plus one check each for lint, the package, its systemd test, the journal test, the two restart
+# tests, the release tarball and its three tests, the fuzzing and benchmark runs and for any
+# build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -128,6 +131,20 @@ restart_test() { # restart_test NAME DAEMON WORK_DIR
     fi
 }
 restart_test "restarts in systemd" build/epmdx build/restart-systemd-test
+
+# The static tarball for OTP releases and containers, then what it is for: a real Elixir and a
+# real Erlang release switched to its epmdx, and the inputs it must refuse.
+check "release tarball" scripts/release.sh
+release_tarballs=(dist/epmdx-*-linux-x86_64.tar.gz)
+if [[ -f ${release_tarballs[0]} ]]; then
+    for t in mix_release rebar3_release bad_input; do
+        check "${t/_/ } (tarball)" test/release/${t}_test.sh build-static/epmdx \
+            "${release_tarballs[0]}" "build-static/$t-test"
+    done
+else
+    failed=$((failed + 1))
+    record FAIL "release tests" "no tarball in dist/"
+fi
 
 # Sanitizer reports must fail the test that triggered them, in the test binaries and in every
 # daemon and CLI process they start (children inherit the environment).

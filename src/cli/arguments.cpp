@@ -11,14 +11,22 @@
 namespace epmdx::cli {
 namespace {
 
+// Also finds the options this build lacks, so that they are refused by name (unavailable).
 const OptionSpec* find_option(std::string_view arg) {
     for (const OptionSpec& option : option_table()) {
-        if ((arg == option.flag || (!option.alias.empty() && arg == option.alias)) &&
-            available(option)) {
+        if (arg == option.flag || (!option.alias.empty() && arg == option.alias)) {
             return &option;
         }
     }
     return nullptr;
+}
+
+// The one line for an option this build lacks (-systemd without libsystemd, e.g. the static
+// build of scripts/release.sh), wherever it stands.
+InvalidValue unavailable(const OptionSpec& option) {
+    return InvalidValue{"epmdx: " + std::string(option.flag) +
+                        ": this epmdx was built without libsystemd; start it without " +
+                        std::string(option.flag) + " and it opens its own listening sockets\n"};
 }
 
 // Applies the option's environment variable with `reader`, if the variable is set.
@@ -56,6 +64,9 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
         const OptionSpec* option = find_option(args[i]);
         if (option == nullptr) {
             return UsageError{};
+        }
+        if (!available(*option)) {
+            return unavailable(*option);
         }
         const std::size_t consumed = option->value_name.empty() ? 1 : 2;
         const std::size_t left = args.size() - i;  // this argument included

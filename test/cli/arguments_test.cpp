@@ -185,7 +185,16 @@ TEST(Arguments, SystemdOnlyWhenBuiltWithIt) {
         EXPECT_TRUE(daemon({"-systemd"}).systemd);
         EXPECT_EQ(client({"-systemd", "-names"}).action, ClientAction::names);
     } else {
-        EXPECT_TRUE(is_usage({"-systemd"}));
+        // One line naming the option and why, wherever it stands; exit 1 (main) as for any
+        // InvalidValue. The rest of the command line still works.
+        const std::string line =
+            "epmdx: -systemd: this epmdx was built without libsystemd; start it without "
+            "-systemd and it opens its own listening sockets\n";
+        EXPECT_EQ(invalid_message({"-systemd"}), line);
+        EXPECT_EQ(invalid_message({"-port", "4370", "-systemd", "-d"}), line);
+        EXPECT_EQ(invalid_message({"-systemd", "-names"}), line);
+        EXPECT_EQ(daemon({"-port", "4370", "-d"}).port, 4370);
+        EXPECT_EQ(client({"-port", "4370", "-names"}).port, 4370);
     }
 }
 

@@ -401,6 +401,7 @@ TEST(EpmdxAddressList, MissingListedIpv6LoopbackIsFatal) {
     EXPECT_NE(r->err.find("failed to bind socket on ::1"), std::string::npos) << r->err;
 }
 
+#ifdef EPMDX_HAVE_SYSTEMD
 // A datagram socket standing in for systemd's notification socket.
 class NotifySocket {
   public:
@@ -474,6 +475,7 @@ TEST(EpmdxStartup, SystemdFlagWithoutSocketsIsFatal) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("systemd provides no sockets"), std::string::npos) << r.err;
 }
+#endif  // EPMDX_HAVE_SYSTEMD
 
 }  // namespace
 }  // namespace epmdx::test

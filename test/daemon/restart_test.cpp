@@ -862,6 +862,8 @@ TEST(EpmdxHandoverState, TwoStatesUseTheFirst) {
 }
 
 // ---- systemd's descriptor store, played by the test -------------------------------------------
+// Only where epmdx has -systemd (libsystemd; see CMakeLists.txt).
+#ifdef EPMDX_HAVE_SYSTEMD
 
 // An abstract datagram socket standing in for systemd's notification socket: it keeps what
 // FDSTORE=1 messages carry and answers BARRIER=1 as systemd does (by closing its descriptor).
@@ -1088,6 +1090,7 @@ TEST(EpmdxSystemdStore, SighupUnderSystemdKeepsTheSocketUnitsListener) {
     EXPECT_EQ(closed_connections(nodes), 0U);
     EXPECT_TRUE(systemd.stored("registration").empty());  // a re-exec needs no store
 }
+#endif  // EPMDX_HAVE_SYSTEMD
 
 }  // namespace
 }  // namespace epmdx::test
