@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # Usage: scripts/fuzz.sh SECONDS
 # Builds the libFuzzer targets with clang in build-fuzz and runs them one after the other within
-# SECONDS in all: the wire-format fuzzer for half of it on a scratch copy of fuzz/corpus, the
-# metrics listener's HTTP parser for a quarter on one of fuzz/http_corpus, and the state handed
-# to the next process for the rest on one of fuzz/corpus_handover, so the repository corpora are
-# never modified. Exits non-zero on a crash; the crashing input is left in
-# build-fuzz/fuzz-artifacts/.
+# SECONDS in all, each on a scratch copy of its corpus so that the repository corpora are never
+# modified: the wire-format fuzzer for two fifths of it (fuzz/corpus), the metrics listener's
+# HTTP parser (fuzz/http_corpus) and the state handed to the next process (fuzz/corpus_handover)
+# for a fifth each, the -static file parser (fuzz/static_entries_corpus) and the command line
+# (fuzz/arguments_corpus) for a tenth each. Exits non-zero on a crash; the crashing input is left
+# in build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
 seconds=${1:?usage: scripts/fuzz.sh SECONDS}
@@ -15,7 +16,8 @@ build=$root/build-fuzz
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
     -DEPMDX_FUZZ=ON -DEPMDX_TESTS=OFF -DEPMDX_BENCH=OFF
-cmake --build "$build" --target request_fuzzer http_fuzzer handover_state_fuzzer
+cmake --build "$build" --target request_fuzzer http_fuzzer handover_state_fuzzer \
+    static_entries_fuzzer arguments_fuzzer
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -38,9 +40,13 @@ run_fuzzer() {
     return "$status"
 }
 
-http_seconds=$((seconds / 4 > 0 ? seconds / 4 : 1))
-handover_seconds=$http_seconds
-request_seconds=$((seconds - 2 * http_seconds > 0 ? seconds - 2 * http_seconds : 1))
+# share PARTS: SECONDS * PARTS / 10, at least 1.
+share() { local s=$((seconds * $1 / 10)); echo $((s > 0 ? s : 1)); }
+http_seconds=$(share 2)
+handover_seconds=$(share 2)
+static_seconds=$(share 1)
+arguments_seconds=$(share 1)
+request_seconds=$(share 4)
 status=0
 # The largest packet is 2 + 3057 bytes; 4096 leaves room beyond it.
 run_fuzzer request_fuzzer "$root/fuzz/corpus" "$request_seconds" 4096 || status=$?
@@ -49,4 +55,9 @@ run_fuzzer http_fuzzer "$root/fuzz/http_corpus" "$http_seconds" 9000 || status=$
 # A state blob with a few dozen entries fits in 16 KiB.
 run_fuzzer handover_state_fuzzer "$root/fuzz/corpus_handover" "$handover_seconds" 16384 ||
     status=$?
+# A file of a thousand entries is well within 64 KiB.
+run_fuzzer static_entries_fuzzer "$root/fuzz/static_entries_corpus" "$static_seconds" 65536 ||
+    status=$?
+# Command lines of a few dozen arguments.
+run_fuzzer arguments_fuzzer "$root/fuzz/arguments_corpus" "$arguments_seconds" 4096 || status=$?
 exit "$status"
