@@ -15,8 +15,10 @@ packages=(
   scdoc                                # the man page
   prometheus                           # promtool: checks the -metrics exposition in the tests
   debhelper lintian                    # the Debian package (scripts/package.sh)
-  jq                                   # reads the journal's JSON in events_journal_test.sh
+  jq                                   # reads JSON: the journal's, the container image's (tests)
   elixir rebar3                        # real OTP releases for test/release/ (mix and rebar3)
+  podman runc                          # the container image (scripts/container.sh) and its test;
+                                       # runc: crun refuses hosts with hybrid cgroups
 )
 missing=()
 for p in "${packages[@]}"; do
