@@ -11,14 +11,16 @@
 # (test/daemon/events_journal_test.sh); restarts and reloads that keep every registration, in a
 # real systemd (test/packaging/restart_systemd_test.sh); the static release tarball
 # (scripts/release.sh, in build-static/), put with its replace-epmd into a real `mix release`
-# and `rebar3 release` that then run on its epmdx, and its bad inputs (test/release/); the same
+# and `rebar3 release` that then run on its epmdx, and its bad inputs (test/release/); the
+# container image of that epmdx (scripts/container.sh) inspected and run with podman, a host's
+# `erl -sname` node registering with it (test/release/container_test.sh); the same
 # suite built with AddressSanitizer + UBSan in build-asan/ (no benchmark tools there), and the
 # restart test with that daemon; a bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke
 # run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so one report
 # shows everything. The last line is "N passed, M failed": the CTest results of the two trees,
 # plus one check each for lint, the package, its systemd test, the journal test, the two restart
-# tests, the release tarball and its three tests, the fuzzing and benchmark runs and for any
-# build that failed. Exit status 0 only if M is 0.
+# tests, the release tarball and its four tests (mix, rebar3, bad input, container), the fuzzing
+# and benchmark runs and for any build that failed. Exit status 0 only if M is 0.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -133,7 +135,8 @@ restart_test() { # restart_test NAME DAEMON WORK_DIR
 restart_test "restarts in systemd" build/epmdx build/restart-systemd-test
 
 # The static tarball for OTP releases and containers, then what it is for: a real Elixir and a
-# real Erlang release switched to its epmdx, and the inputs it must refuse.
+# real Erlang release switched to its epmdx, the inputs it must refuse, and its container image
+# run with podman for a node on this host.
 check "release tarball" scripts/release.sh
 release_tarballs=(dist/epmdx-*-linux-x86_64.tar.gz)
 if [[ -f ${release_tarballs[0]} ]]; then
@@ -141,6 +144,8 @@ if [[ -f ${release_tarballs[0]} ]]; then
         check "${t/_/ } (tarball)" test/release/${t}_test.sh build-static/epmdx \
             "${release_tarballs[0]}" "build-static/$t-test"
     done
+    check "container (tarball)" test/release/container_test.sh build-static/epmdx \
+        build-static/container-test
 else
     failed=$((failed + 1))
     record FAIL "release tests" "no tarball in dist/"

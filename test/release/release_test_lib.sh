@@ -2,8 +2,8 @@
 # shellcheck shell=bash disable=SC2154 # epmdx, tarball and work come from the sourcing script
 # Shared by the release tests (sourced): a scratch directory, a test-specific epmd port, the
 # release tarball unpacked, and the checks every release gets. The sourcing script sets
-# `epmdx` (the static binary built by scripts/release.sh), `tarball` and `work`, and defines
-# stop_release (called on exit, also after a failure).
+# `epmdx` (the static binary built by scripts/release.sh), `work` and, unless it only calls
+# start_scratch, `tarball`, and defines stop_release (called on exit, also after a failure).
 
 say() { printf '%s: %s\n' "${0##*/}" "$*"; }
 fail() {
@@ -53,8 +53,9 @@ not_listening() { ! listening; }
 registered() { "$epmdx" -port "$ERL_EPMD_PORT" -names 2>/dev/null | grep -q "^name $1 at port "; }
 unregistered() { ! registered "$1"; }
 
-start_test() {
-    [[ -x $epmdx && -f $tarball ]] || fail "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR"
+# start_scratch: an empty $work (absolute from here on) with its own HOME, a port for this run
+# in ERL_EPMD_PORT, and cleanup on exit.
+start_scratch() {
     rm -rf "$work"
     mkdir -p "$work"
     work=$(cd "$work" && pwd)
@@ -64,6 +65,11 @@ start_test() {
     export ERL_EPMD_PORT
     trap cleanup EXIT
     say "epmd port $ERL_EPMD_PORT, scratch $work"
+}
+
+start_test() {
+    [[ -x $epmdx && -f $tarball ]] || fail "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR"
+    start_scratch
     mkdir -p "$work/unpacked"
     tar -xzf "$tarball" -C "$work/unpacked" || fail "cannot unpack $tarball"
     replace_epmd=$(echo "$work"/unpacked/epmdx-*/replace-epmd)
