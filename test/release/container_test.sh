@@ -49,11 +49,16 @@ start_scratch
 # hosts with hybrid cgroups, v1 beside a v2 that has a controller, as here), cgroupfs (no systemd
 # as init), events in a file (no journald), and limits within the ones podman runs with (its
 # defaults for root, 1048576 files and 4194304 processes, need CAP_SYS_RESOURCE to raise to).
-# Podman lowers its own process limit to 32768; epmdx raises its file limit to the hard one.
+# Podman lowers its own process limit to 32768 (if it may); epmdx raises its file limit to the
+# hard one.
+nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)
+if [[ $nproc == unlimited ]] || ((nproc > 32768)); then
+    nproc=32768
+fi
 mkdir -p "$work/podman"
 cat >"$work/podman/containers.conf" <<EOF
 [containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
