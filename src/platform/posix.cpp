@@ -9,9 +9,8 @@
 #include <sys/select.h>
 #include <unistd.h>
 
-#include <asio/detail/config.hpp>
-
 #include <algorithm>
+#include <asio/detail/config.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>

@@ -193,7 +193,8 @@ void Server::refuse_reexec(std::string reason) {
 
 void Server::restart_in_place() {
     if (!exec_image_) {
-        log_.printf(0, "got SIGHUP, but will not re-execute: %s; still serving with %zu registrations",
+        log_.printf(0,
+                    "got SIGHUP, but will not re-execute: %s; still serving with %zu registrations",
                     no_reexec_reason_.c_str(), registry_.registered_count());
         wait_for_reload_signal();
         return;

@@ -181,7 +181,8 @@ TEST_P(ContractFix, OldListIsCappedAtAThousand) {
     Daemon d = Daemon::start(GetParam());
     // Held at once and then dropped, so that OTP cannot recycle entries on the way.
     constexpr int drops = 1005;
-    if (const std::string why = epmdx_cannot_hold(drops); GetParam() == DaemonKind::epmdx && !why.empty()) {
+    if (const std::string why = epmdx_cannot_hold(drops);
+        GetParam() == DaemonKind::epmdx && !why.empty()) {
         GTEST_SKIP() << why;
     }
     std::vector<Registration> held;

@@ -23,8 +23,7 @@ constexpr std::string_view refusal =
 
 std::size_t count_of(const std::string& text, std::string_view what) {
     std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos;
-         at = text.find(what, at + 1)) {
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
         ++n;
     }
     return n;
@@ -47,7 +46,8 @@ TEST(EpmdxPortable, SighupIsRefusedAndEveryRegistrationStays) {
     const std::uint16_t port = d.port();
     std::vector<Registration> nodes;
     for (int i = 0; i < 3; ++i) {
-        nodes.push_back(register_node(port, numbered("node", i), static_cast<std::uint16_t>(5000 + i)));
+        nodes.push_back(
+            register_node(port, numbered("node", i), static_cast<std::uint16_t>(5000 + i)));
         ASSERT_EQ(nodes.back().reply.substr(0, 2), ok_x);
     }
     const pid_t pid = d.process().pid();

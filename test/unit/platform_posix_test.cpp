@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The platform layer's POSIX fallback: what it refuses, and what it leaves out
 // (platform_test.cpp has what it shares with the Linux implementation).
-#include <sys/select.h>
-
 #include <gtest/gtest.h>
+#include <sys/select.h>
 
 #include <string>
 
