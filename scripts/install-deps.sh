@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev                   # JSON output of the client actions (-json)
   clang libclang-rt-14-dev             # libFuzzer
   clang-format clang-tidy              # scripts/lint.sh
+  clang-14 libc++-14-dev libc++abi-14-dev googletest  # the portable tree: clang 14, libc++, GoogleTest built from source
   erlang-base                          # OTP's epmd and erl: the reference for interop tests
   gnuplot-nox                          # benchmark plot
   iproute2 procps                      # network namespaces for the remote-peer tests

@@ -15,9 +15,13 @@
 # container image of that epmdx (scripts/container.sh) inspected and run with podman, a host's
 # `erl -sname` node registering with it (test/release/container_test.sh); the same
 # suite built with AddressSanitizer + UBSan in build-asan/ (no benchmark tools there), and the
-# restart test with that daemon; a bounded libFuzzer run (scripts/fuzz.sh 60); a benchmark smoke
-# run (bench/run.sh --smoke). Every step runs even when an earlier one failed, so one report
-# shows everything. The last line is "N passed, M failed": the CTest results of the two trees,
+# restart test with that daemon; the portable build (EPMDX_PORTABLE: the platform layer's POSIX
+# fallbacks and Asio without epoll, as on FreeBSD and macOS) made with clang 14 and libc++, in
+# build-portable/ (Debug, no benchmark tools), and its unit, cli, client, blackbox, daemon and
+# interop suites (docs/portability.md: what it leaves out); a bounded libFuzzer run
+# (scripts/fuzz.sh 60); a benchmark smoke run (bench/run.sh --smoke). Every step runs even when
+# an earlier one failed, so one report shows everything. The last line is "N passed, M failed":
+# the CTest results of the three trees,
 # plus one check each for lint, the package, its systemd test, the journal test, the two restart
 # tests, the release tarball and its four tests (mix, rebar3, bad input, container), the fuzzing
 # and benchmark runs and for any build that failed. Exit status 0 only if M is 0.
@@ -56,12 +60,14 @@ build_tree() {
     return 1
 }
 
-# ctest_tree NAME BUILD_DIR: runs a tree's CTest suite and adds its counts.
+# ctest_tree NAME BUILD_DIR [CTEST_ARGS...]: runs a tree's CTest suite (or the part CTEST_ARGS
+# select, e.g. -L REGEX) and adds its counts.
 ctest_tree() {
     local name=$1 dir=$2 t0=$SECONDS log summary total bad
+    shift 2
     log=$(mktemp)
-    echo "==> $name: ctest --test-dir $dir"
-    ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 2>&1 | tee "$log"
+    echo "==> $name: ctest --test-dir $dir $*"
+    ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 "$@" 2>&1 | tee "$log"
     summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
     rm -f "$log"
     if [[ -z $summary ]]; then
@@ -162,6 +168,17 @@ if build_tree asan+ubsan build-asan -DEPMDX_SANITIZE=ON -DEPMDX_TESTS=ON -DCMAKE
     restart_test "restarts in systemd (asan)" build-asan/epmdx build-asan/restart-systemd-test
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# What FreeBSD and macOS run, on Linux: the platform layer's POSIX fallbacks and Asio's select()
+# reactor instead of epoll (EPMDX_PORTABLE, docs/portability.md), built with clang 14 and libc++
+# (GoogleTest then built from source in the tree). One tree for both keeps CI short; -O0 and no
+# benchmark tools compile fastest. Its suite without the scale tests (not built: select()
+# watches 1,024 descriptors) and the packaging test (the normal tree has it).
+if build_tree portable+libc++ build-portable -DEPMDX_PORTABLE=ON -DEPMDX_TESTS=ON \
+    -DEPMDX_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_CXX_FLAGS=-stdlib=libc++; then
+    ctest_tree portable+libc++ build-portable -L 'unit|cli|client|blackbox|daemon|interop'
+fi
 
 check "fuzz (60 s)" bash scripts/fuzz.sh 60
 if [[ -x build/epmdx ]]; then

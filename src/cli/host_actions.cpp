@@ -267,10 +267,14 @@ int run_host_action(const ClientCommand& command) {
     std::vector<Answer> answers(targets.size());
     {
         // One thread per host: each waits at most the timeout, so all of them together do too.
-        std::vector<std::jthread> askers;
+        // (std::thread: libc++ 14 has no std::jthread.)
+        std::vector<std::thread> askers;
         for (std::size_t i = 0; i < targets.size(); ++i) {
             askers.emplace_back(
                 [&answers, &targets, &command, i] { answers[i] = ask(targets[i], command); });
+        }
+        for (std::thread& asker : askers) {
+            asker.join();
         }
     }
     bool all_ok = true;

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "platform.hpp"
+
 namespace epmdx::client::detail {
 namespace {
 
@@ -101,8 +103,7 @@ bool wait_for(int fd, short events, const Deadline& deadline) {
 }
 
 int connect_to(const Candidate& candidate, const Deadline& deadline) {
-    const int fd =
-        ::socket(candidate.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const int fd = platform::open_socket(candidate.address.ss_family, SOCK_STREAM);
     if (fd < 0) {
         return -1;
     }

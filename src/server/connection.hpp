@@ -48,7 +48,7 @@ struct Connection : Admission::Entry {
     std::uint64_t socket_inode = 0;
 };
 
-// The peer (or local) address in a sockaddr from accept4() or getsockname().
+// The peer (or local) address in a sockaddr from accept or getsockname().
 asio::ip::address address_of(const sockaddr_storage& address, socklen_t length);
 
 // Sends what the socket takes right now, head then body; returns the byte count (0 on error).

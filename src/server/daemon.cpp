@@ -19,27 +19,34 @@
 #include "listeners.hpp"
 #include "log.hpp"
 #include "metrics_listener.hpp"
+#include "platform.hpp"
 #include "server.hpp"
 #include "static_entries.hpp"
 
 namespace epmdx::server {
 namespace {
 
-// Raises the soft descriptor limit to the hard one; returns the limit now in force.
+// Raises the soft descriptor limit to the hard one, or sets it to what the reactor can watch if
+// that is less (select(): the connection cap and EMFILE handling then keep within it); returns
+// the limit now in force.
 std::size_t raise_descriptor_limit(Logger& log) {
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
         return 1024;
     }
     // An unlimited hard limit is still capped by the kernel's nr_open; ask for a large value.
-    const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
-    if (limit.rlim_cur < wanted) {
+    rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    const std::optional<std::uint64_t> most = platform::reactor_descriptor_limit();
+    if (most) {
+        wanted = std::min<rlim_t>(wanted, *most);
+    }
+    if (limit.rlim_cur < wanted || (most && limit.rlim_cur > wanted)) {
         rlimit raised = limit;
         raised.rlim_cur = wanted;
         if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
             limit = raised;
         } else {
-            log.perror(1, errno, "cannot raise the open file limit to %llu",
+            log.perror(1, errno, "cannot set the open file limit to %llu",
                        static_cast<unsigned long long>(wanted));
         }
     }
@@ -85,7 +92,7 @@ bool daemonize(Logger& log, bool keep_inherited_descriptors) {
     }
     ::umask(0);
     if (!keep_inherited_descriptors) {
-        ::close_range(3, ~0U, 0);
+        platform::close_from(3);
     }
     const int null_fd = ::open("/dev/null", O_RDWR);
     if (null_fd >= 0) {
@@ -283,6 +290,7 @@ int run_daemon(const DaemonOptions& options) {
         server.enable_reexec(*image, std::move(listener_names));
     } else {
         log.printf(1, "SIGHUP will not re-execute: %s", image_error.c_str());
+        server.refuse_reexec(image_error);
     }
     server.start();
     if (options.systemd) {

@@ -22,8 +22,8 @@ namespace {
 constexpr std::size_t kind_count = static_cast<std::size_t>(EventKind::count);
 
 // One MESSAGE_ID per kind (journalctl MESSAGE_ID=...), fixed for good: docs/differences.md
-// A-EVENTS lists them.
-constexpr std::array<std::string_view, kind_count> message_ids = {
+// A-EVENTS lists them. Used only with libsystemd (the journal).
+[[maybe_unused]] constexpr std::array<std::string_view, kind_count> message_ids = {
     "59e2b77bac254110a3a1490a9129c388",  // register
     "e3cc7f0ac95d4a68a9c4f15aa632677d",  // unregister
     "bfe84851fed34de6b9c2686faef02191",  // refused

@@ -3,10 +3,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,9 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include "handover_state.hpp"
+#include "platform.hpp"
 
 #ifdef EPMDX_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -31,7 +28,6 @@ namespace epmdx::server {
 namespace {
 
 constexpr int first_passed_fd = 3;  // SD_LISTEN_FDS_START
-constexpr unsigned int all_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
 
 std::optional<long> parse_number(const char* text) {
     if (!text || *text == '\0') {
@@ -142,9 +138,8 @@ InheritedDescriptors take_inherited_descriptors() {
     if (*count == 0) {
         return result;
     }
-    // One call for all of them: a legacy start may pass tens of thousands of registrations.
-    ::close_range(first_passed_fd, first_passed_fd + static_cast<unsigned int>(*count) - 1,
-                  CLOSE_RANGE_CLOEXEC);
+    // A legacy start may pass tens of thousands of registrations: one call on Linux.
+    platform::set_close_on_exec(first_passed_fd, first_passed_fd + static_cast<int>(*count) - 1);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
         const std::string name =
@@ -165,64 +160,11 @@ InheritedDescriptors take_inherited_descriptors() {
 }
 
 int seal_state(std::string_view blob, std::string& error) {
-    const int fd = ::memfd_create("epmdx-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) {
-        error = "memfd_create: " + errno_text(errno);
-        return -1;
-    }
-    for (std::size_t written = 0; written < blob.size();) {
-        const ssize_t n = ::write(fd, blob.data() + written, blob.size() - written);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error = "writing the state: " + errno_text(errno);
-            ::close(fd);
-            return -1;
-        }
-        written += static_cast<std::size_t>(n);
-    }
-    if (::fcntl(fd, F_ADD_SEALS, all_seals) != 0) {
-        error = "sealing the state: " + errno_text(errno);
-        ::close(fd);
-        return -1;
-    }
-    return fd;
+    return platform::seal_bytes(blob, error);
 }
 
 std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error) {
-    const int seals = ::fcntl(fd, F_GET_SEALS);
-    if (seals < 0) {
-        error = "not a memfd";
-        return std::nullopt;
-    }
-    if ((static_cast<unsigned int>(seals) & all_seals) != all_seals) {
-        error = "the memfd is not sealed against changes";
-        return std::nullopt;
-    }
-    struct stat status {};
-    if (::fstat(fd, &status) != 0) {
-        error = "fstat: " + errno_text(errno);
-        return std::nullopt;
-    }
-    if (status.st_size < 0 || static_cast<std::uint64_t>(status.st_size) > handover_max_bytes) {
-        error = "the memfd holds " + std::to_string(status.st_size) + " bytes, too many";
-        return std::nullopt;
-    }
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(status.st_size));
-    for (std::size_t done = 0; done < bytes.size();) {
-        const ssize_t n =
-            ::pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error = n == 0 ? "the memfd ended early" : "reading the memfd: " + errno_text(errno);
-            return std::nullopt;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    return bytes;
+    return platform::read_sealed_bytes(fd, handover_max_bytes, error);
 }
 
 std::uint64_t socket_inode(int fd) {
@@ -231,20 +173,21 @@ std::uint64_t socket_inode(int fd) {
 }
 
 RegistrationSocket check_registration_socket(int fd) {
-    // The usual case in two calls: TCP_INFO answers only for a TCP socket, and ESTABLISHED
-    // rules out listening, unconnected and half-closed ones. (The peer comes with the state.)
+    // The usual case in two calls (on Linux): an established TCP connection. (The peer comes
+    // with the state.)
     RegistrationSocket socket;
-    const auto info = socket_option<tcp_info>(fd, IPPROTO_TCP, TCP_INFO);
-    if (info && info->tcpi_state == TCP_ESTABLISHED) {
+    const std::optional<bool> established = platform::tcp_established(fd);
+    if (established.value_or(false)) {
         socket.inode = socket_inode(fd);
         return socket;
     }
     // Otherwise say what it is instead.
     const auto type = socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
-    const auto domain = socket_option<int>(fd, SOL_SOCKET, SO_DOMAIN);
+    const std::optional<int> domain = platform::socket_family(fd);
     if (!type || !domain) {
         socket.problem = "not a socket";
-    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) || !info) {
+    } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) ||
+               !established) {
         socket.problem = "not a TCP socket";
     } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
@@ -266,7 +209,7 @@ Bundles bundle_registrations(std::span<const int> registrations) {
     while (bundles.sent < registrations.size()) {
         if (sender < 0) {
             int pair[2];
-            if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+            if (platform::open_socket_pair(SOCK_DGRAM, pair) != 0) {
                 bundles.error = "socketpair: " + errno_text(errno);
                 break;
             }
@@ -325,7 +268,7 @@ std::vector<int> unbundle_registrations(std::span<const int> bundles,
                                         std::vector<std::string>& problems) {
     std::vector<int> fds;
     for (const int bundle : bundles) {
-        const auto domain = socket_option<int>(bundle, SOL_SOCKET, SO_DOMAIN);
+        const std::optional<int> domain = platform::socket_family(bundle);
         const auto type = socket_option<int>(bundle, SOL_SOCKET, SO_TYPE);
         if (!domain || !type || *domain != AF_UNIX || *type != SOCK_DGRAM) {
             problems.push_back("dropped bundle descriptor " + std::to_string(bundle) +
@@ -343,7 +286,7 @@ std::vector<int> unbundle_registrations(std::span<const int> bundles,
             header.msg_iovlen = 1;
             header.msg_control = control;
             header.msg_controllen = sizeof control;
-            const ssize_t n = ::recvmsg(bundle, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+            const ssize_t n = platform::receive_with_descriptors(bundle, header);
             if (n < 0 && errno == EINTR) {
                 continue;
             }
@@ -381,21 +324,13 @@ std::vector<int> unbundle_registrations(std::span<const int> bundles,
 }
 
 std::optional<ExecImage> capture_exec_image(std::string& error) {
+    std::optional<platform::CommandLine> command = platform::own_command_line(error);
+    if (!command) {
+        return std::nullopt;
+    }
     ExecImage image;
-    char resolved[PATH_MAX];
-    if (::realpath("/proc/self/exe", resolved) == nullptr) {
-        error = "cannot resolve /proc/self/exe: " + errno_text(errno);
-        return std::nullopt;
-    }
-    image.path = resolved;
-    std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
-    const std::string arguments{std::istreambuf_iterator<char>(cmdline),
-                                std::istreambuf_iterator<char>()};
-    if (arguments.empty()) {
-        error = "cannot read /proc/self/cmdline";
-        return std::nullopt;
-    }
-    image.argv = split(std::string_view(arguments).substr(0, arguments.size() - 1), '\0');
+    image.path = std::move(command->executable);
+    image.argv = std::move(command->argv);
     const std::optional<ElfIdentity> own = read_elf_identity(image.path, error);
     if (!own) {
         error = image.path + ": " + error;
@@ -499,8 +434,7 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         Before& saved = before[done];
         if (slots[done]->fd == target) {
             // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
-            // process has it (accept4, memfd_create, socketpair and take_inherited_descriptors
-            // set it).
+            // process has it (the platform layer and take_inherited_descriptors set it).
             saved.flags = FD_CLOEXEC;
             if (::fcntl(target, F_SETFD, 0) != 0) {
                 error = errno;
@@ -527,7 +461,7 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         }
     }
     if (error == 0) {
-        ::close_range(static_cast<unsigned int>(end), ~0U, CLOSE_RANGE_CLOEXEC);
+        platform::set_close_on_exec(end, -1);
         const sigset_t signals = restart_signals();
         sigset_t mask_before;
         ::sigprocmask(SIG_BLOCK, &signals, &mask_before);

@@ -2,7 +2,10 @@
 // The I/O of handing registrations over to the next process (docs/differences.md A-RESTART):
 // descriptors inherited the systemd way (LISTEN_FDS), the state blob in a sealed memfd, checks
 // of a handed-over socket, systemd's descriptor store, and re-executing the binary in place.
-// What the blob holds and what is restored from it is decided in handover_state.hpp.
+// What the blob holds and what is restored from it is decided in handover_state.hpp. The
+// Linux-only calls are the platform layer's (src/platform/): where it falls back to POSIX, the
+// state cannot be sealed or read and the binary to re-execute is not known, so SIGHUP is
+// refused and a handed-over state dropped.
 #pragma once
 
 #include <sys/socket.h>
@@ -70,7 +73,8 @@ struct ExecImage {
     unsigned char elf_class = 0;  // this process's own, from its binary at start
     std::uint16_t elf_machine = 0;
 };
-// nullopt and error set if this process's own binary or arguments cannot be read.
+// nullopt and error set if this process's own binary or arguments cannot be read, or this build
+// cannot re-execute (the error then says so).
 std::optional<ExecImage> capture_exec_image(std::string& error);
 // Why the binary now at image.path cannot replace this process, or "" if it can.
 std::string check_exec_image(const ExecImage& image);

@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "metrics.hpp"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <charconv>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 namespace epmdx::server {
@@ -113,60 +108,6 @@ void Metrics::request(RequestOutcome outcome, Duration took) {
     }
     ++duration_counts_[bucket];
     duration_sum_seconds_ += seconds;
-}
-
-ProcessStats read_process_stats() {
-    ProcessStats stats;
-    std::error_code error;
-    std::uint64_t fds = 0;
-    for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end;
-         it.increment(error)) {
-        ++fds;
-    }
-    if (!error) {
-        stats.open_fds = fds;
-    }
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-        stats.max_fds = limit.rlim_cur;
-    }
-
-    // /proc/self/stat: the fields after the command name's closing parenthesis, from field 3.
-    std::ifstream stat_file("/proc/self/stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-    const auto after_name = stat.rfind(')');
-    const long ticks = ::sysconf(_SC_CLK_TCK);
-    const long page = ::sysconf(_SC_PAGESIZE);
-    if (after_name != std::string::npos && ticks > 0 && page > 0) {
-        std::istringstream fields(stat.substr(after_name + 2));
-        std::string field;
-        std::array<std::string, 22> values;  // fields 3 to 24
-        std::size_t n = 0;
-        while (n < values.size() && fields >> field) {
-            values[n++] = field;
-        }
-        if (n == values.size()) {
-            const auto at = [&values](int field_number) {
-                return std::stoull(values[static_cast<std::size_t>(field_number - 3)]);
-            };
-            const double per_tick = 1.0 / static_cast<double>(ticks);
-            stats.cpu_seconds = static_cast<double>(at(14) + at(15)) * per_tick;
-            stats.virtual_memory_bytes = at(23);
-            stats.resident_memory_bytes = at(24) * static_cast<std::uint64_t>(page);
-            // Field 22 counts ticks since boot; /proc/stat's btime is the boot's Unix time.
-            std::ifstream system_stat("/proc/stat");
-            std::string key;
-            std::uint64_t value = 0;
-            while (system_stat >> key) {
-                if (key == "btime" && system_stat >> value) {
-                    stats.start_time_seconds =
-                        static_cast<double>(value) + static_cast<double>(at(22)) * per_tick;
-                    break;
-                }
-            }
-        }
-    }
-    return stats;
 }
 
 std::string render_exposition(const Metrics& metrics, const Gauges& gauges,

@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "platform.hpp"
+
 namespace epmdx::server {
 
 // A request's type and outcome, one enumerator per pair that can happen.
@@ -108,16 +110,9 @@ class Metrics {
     double duration_sum_seconds_ = 0;
 };
 
-// The process as /proc/self shows it; a field it could not read is left out of the output.
-struct ProcessStats {
-    std::optional<std::uint64_t> open_fds;
-    std::optional<std::uint64_t> max_fds;
-    std::optional<std::uint64_t> resident_memory_bytes;
-    std::optional<std::uint64_t> virtual_memory_bytes;
-    std::optional<double> cpu_seconds;
-    std::optional<double> start_time_seconds;  // since the Unix epoch
-};
-ProcessStats read_process_stats();
+// The process as the platform layer sees it (on Linux, from /proc/self); a field it could not
+// read is left out of the output.
+using platform::ProcessStats;
 
 // What the exposition shows besides the counters.
 struct Gauges {

@@ -90,7 +90,7 @@ void Server::watch_restored() {
 
 void Server::start_accepting() {
     for (Acceptor& acceptor : acceptors_) {
-        // The accept loop calls accept4() itself and must never block in it.
+        // The accept loop calls accept itself and must never block in it.
         std::error_code ignored;
         acceptor.non_blocking(true, ignored);
         spawn(accept_loop(acceptor));
@@ -187,7 +187,18 @@ void Server::wait_for_reload_signal() {
     });
 }
 
+void Server::refuse_reexec(std::string reason) {
+    no_reexec_reason_ = std::move(reason);
+}
+
 void Server::restart_in_place() {
+    if (!exec_image_) {
+        log_.printf(0,
+                    "got SIGHUP, but will not re-execute: %s; still serving with %zu registrations",
+                    no_reexec_reason_.c_str(), registry_.registered_count());
+        wait_for_reload_signal();
+        return;
+    }
     const ExecImage& image = *exec_image_;
     if (std::string problem = check_exec_image(image); !problem.empty()) {
         log_.printf(0, "got SIGHUP, but cannot re-execute %s: %s; still serving",

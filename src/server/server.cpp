@@ -16,6 +16,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "platform.hpp"
+
 namespace epmdx::server {
 namespace {
 
@@ -118,11 +120,10 @@ void Server::start() {
         }
         shutdown();
     });
-    if (exec_image_) {
-        std::error_code ignored;
-        reload_signal_.add(SIGHUP, ignored);
-        wait_for_reload_signal();
-    }
+    // Even where it cannot restart: SIGHUP's default action would end the daemon.
+    std::error_code ignored;
+    reload_signal_.add(SIGHUP, ignored);
+    wait_for_reload_signal();
     unblock_restart_signals();
 }
 
@@ -196,9 +197,8 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
             accept_mark_ = Clock::now();
         }
         sockaddr_storage peer{};
-        socklen_t peer_length = sizeof peer;
-        const int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer),
-                                 &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        socklen_t peer_length = 0;
+        const int fd = platform::accept_connection(acceptor.native_handle(), peer, peer_length);
         if (fd >= 0) {
             on_accepted(fd, peer, peer_length);
             if (++accepted_this_turn == accepts_per_turn) {
@@ -210,8 +210,9 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
         }
         const int accept_error = errno;
         if (accept_error == EAGAIN || accept_error == EWOULDBLOCK) {
-            // Nobody is waiting: sleep until somebody is. The listener is edge-triggered, so
-            // waiting only after accept4() said EAGAIN never misses a newcomer.
+            // Nobody is waiting: sleep until somebody is. Whether the reactor reports the listener
+            // edge-triggered (epoll, kqueue) or level-triggered (select), waiting only after
+            // accept said EAGAIN never misses a newcomer.
             accepted_this_turn = 0;
             co_await acceptor.async_wait(Acceptor::wait_read,
                                          asio::redirect_error(use_awaitable, error));
@@ -236,9 +237,8 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int a
         spare_fd_ = -1;
     }
     sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    const int waiting = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer),
-                                  &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    socklen_t peer_length = 0;
+    const int waiting = platform::accept_connection(acceptor.native_handle(), peer, peer_length);
     const int retry_error = errno;
     const bool can_shed = waiting >= 0 && admission_.oldest() != nullptr;
     if (waiting >= 0 && descriptor_warning_.allow()) {
@@ -583,7 +583,7 @@ std::string Server::metrics_text() {
     gauges.connections_registered = metrics_.registrations_held();
     gauges.connections_waiting = admission_.connections() - metrics_.registrations_held();
     gauges.metrics_connections = metrics_listener_ ? metrics_listener_->connections() : 0;
-    return render_exposition(metrics_, gauges, read_process_stats(), EPMDX_VERSION);
+    return render_exposition(metrics_, gauges, platform::process_stats(), EPMDX_VERSION);
 }
 
 void Server::log_node_table() {

@@ -2,12 +2,12 @@
 // The event loop's work: accepting connections, admitting or shedding them, serving one request
 // per connection, holding registrations, and enforcing deadlines.
 //
-// The hot path stays off the reactor: the accept loop takes each connection with accept4() and
-// tries one recv(); a request already there is answered and the descriptor closed at once, with
-// no reactor registration. Only a connection that must wait (for the rest of its request, for
-// -delay_write, for a reply larger than the send buffer, or holding a registration) becomes an
-// Asio socket with a coroutine of its own (a registration, once made, is held by a wait
-// callback: see hold_registration); connection.hpp lists its states.
+// The hot path stays off the reactor: the accept loop takes each connection
+// (platform::accept_connection) and tries one recv(); a request already there is answered and
+// the descriptor closed at once, with no reactor registration. Only a connection that must wait
+// (for the rest of its request, for -delay_write, for a reply larger than the send buffer, or
+// holding a registration) becomes an Asio socket with a coroutine of its own (a registration,
+// once made, is held by a wait callback: see hold_registration); connection.hpp lists its states.
 #pragma once
 
 #include <sys/socket.h>
@@ -58,6 +58,8 @@ class Server {
     // Before start(): SIGHUP re-executes image, passing the listeners under these names (one per
     // acceptor) along with the registrations and the state.
     void enable_reexec(ExecImage image, std::vector<std::string> listener_names);
+    // Before start(), instead: SIGHUP is refused with this reason in the log, and changes nothing.
+    void refuse_reexec(std::string reason);
     // Starts accepting. io.run() returns once shutdown() has closed everything.
     void start();
     // Closes listeners and every connection, registrations included.
@@ -148,7 +150,8 @@ class Server {
     asio::awaitable<void> drain_and_hand_over(HandoverPath path);
     // Registrations and state into systemd's descriptor store.
     void hand_over_to_fd_store();
-    // SIGHUP: checks the binary, then drains and re-executes; on failure serves on.
+    // SIGHUP: checks the binary, then drains and re-executes; on failure (or if refuse_reexec
+    // said why not) serves on.
     void restart_in_place();
     void reexec_in_place();
     void wait_for_reload_signal();
@@ -194,6 +197,7 @@ class Server {
     asio::signal_set reload_signal_;
     bool shutting_down_ = false;
     std::optional<ExecImage> exec_image_;
+    std::string no_reexec_reason_;  // why SIGHUP does not re-execute, if exec_image_ is unset
     std::vector<std::string> listener_names_;
     // Restored registrations (in the registry, their sockets assigned to the event loop) whose
     // wait has not started yet; see restore().

@@ -222,6 +222,9 @@ std::vector<std::pair<std::string, std::string>> rounds(const std::string& outpu
 // SIGHUP re-executes epmdx with the registrations it holds (docs/differences.md A-RESTART):
 // the nodes notice nothing, keep their creation, and keep finding each other through it.
 TEST(ErlangNodes, NodesKeepTheirRegistrationAcrossASighup) {
+    if (const std::string why = epmdx_cannot_restart(); !why.empty()) {
+        GTEST_SKIP() << why;  // daemon/portable_restart_test.cpp checks the refusal instead
+    }
     Daemon daemon = Daemon::start(DaemonKind::epmdx);
     ErlNode alpha(daemon.port(), "alpha", ping_loop_eval("beta"));
     ErlNode beta(daemon.port(), "beta", lookup_loop_eval("alpha"));

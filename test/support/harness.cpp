@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "platform.hpp"
+
 extern char** environ;
 
 namespace epmdx::test {
@@ -438,6 +440,23 @@ bool wait_for_ipv6_listener(std::uint16_t port, Process& server,
         std::this_thread::sleep_for(10ms);
     }
     return false;
+}
+
+std::string epmdx_cannot_hold(std::size_t connections) {
+    // The daemon keeps a few descriptors back from connections: stdio, listeners, its own.
+    constexpr std::size_t reserve = 64;
+    const std::optional<std::uint64_t> most = platform::reactor_descriptor_limit();
+    if (!most || connections + reserve <= *most) {
+        return {};
+    }
+    return "needs " + std::to_string(connections) + " connections; this build's reactor (select) " +
+           "watches " + std::to_string(*most) + " descriptors";
+}
+
+std::string epmdx_cannot_restart() {
+    // The daemon links the same platform layer: what fails here fails there.
+    std::string error;
+    return platform::own_command_line(error) ? std::string() : error;
 }
 
 bool ipv6_loopback_available() {

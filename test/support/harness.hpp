@@ -119,6 +119,11 @@ std::string proc_net_port(std::uint16_t port);
 bool wait_for_ipv6_listener(std::uint16_t port, Process& server, std::chrono::milliseconds timeout);
 // Whether this host (or network namespace) has a usable ::1.
 bool ipv6_loopback_available();
+// Why epmdx cannot hold this many connections at once in this build, or "" if it can: the
+// select() reactor of a portable build on Linux watches descriptors below FD_SETSIZE only.
+std::string epmdx_cannot_hold(std::size_t connections);
+// Why epmdx has no restart that keeps registrations in this build (a portable one), or "".
+std::string epmdx_cannot_restart();
 
 // A socket listening on an ephemeral port of 127.0.0.1 that never accepts: connections
 // complete in the backlog and nothing is ever answered (a hung server, or a port with nothing

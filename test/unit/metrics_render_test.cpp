@@ -120,16 +120,5 @@ TEST(MetricsRender, MissingProcessFieldsAreLeftOut) {
     EXPECT_EQ(text.find("process_"), std::string::npos);
 }
 
-TEST(ProcessStats, ReadFromProcSelf) {
-    const ProcessStats stats = read_process_stats();
-    ASSERT_TRUE(stats.open_fds && stats.max_fds && stats.resident_memory_bytes &&
-                stats.cpu_seconds && stats.start_time_seconds);
-    EXPECT_GE(*stats.open_fds, 3u);
-    EXPECT_GT(*stats.resident_memory_bytes, 0u);
-    const double now = static_cast<double>(std::time(nullptr));
-    EXPECT_LE(*stats.start_time_seconds, now + 1);
-    EXPECT_GT(*stats.start_time_seconds, now - 3600);
-}
-
 }  // namespace
 }  // namespace epmdx::server

@@ -439,10 +439,12 @@ class Model {
 
     std::optional<std::uint32_t> add(const std::string& name, std::uint16_t hv,
                                      std::uint32_t clock) {
-        if (std::ranges::any_of(active_, [&](const auto& e) { return e.first == name; })) {
+        // Iterator algorithms, not std::ranges: libc++ 14 lacks those.
+        const auto named = [&name](const auto& e) { return e.first == name; };
+        if (std::any_of(active_.begin(), active_.end(), named)) {
             return std::nullopt;
         }
-        auto old = std::ranges::find(old_, name, &std::pair<std::string, std::uint32_t>::first);
+        auto old = std::find_if(old_.begin(), old_.end(), named);
         std::uint32_t counter = 0;
         if (old != old_.end()) {
             counter = Registry::bump(old->second);
@@ -455,8 +457,8 @@ class Model {
     }
 
     bool remove(const std::string& name) {
-        auto found =
-            std::ranges::find(active_, name, &std::pair<std::string, std::uint32_t>::first);
+        auto found = std::find_if(active_.begin(), active_.end(),
+                                  [&name](const auto& e) { return e.first == name; });
         if (found == active_.end()) {
             return false;
         }
