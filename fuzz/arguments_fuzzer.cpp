@@ -137,7 +137,8 @@ extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
     require(!command.valueless_by_exception(), "no command");
     if (const auto* client = std::get_if<cli::ClientCommand>(&command)) {
         check_client(*client, input);
-    } else if (const auto* invalid = std::get_if<cli::InvalidValue>(&command)) {
+    }
+    if (const auto* invalid = std::get_if<cli::InvalidValue>(&command)) {
         check_invalid(*invalid, input);
     }
     // Pure: the same line and environment give the same answer.
