@@ -405,10 +405,30 @@ constexpr std::array options{
                .value_name = "V4,V6",
                .environment = "ERL_EPMD_SOURCE_PREFIX",
                .origin = Origin::epmdx,
-               .help = "prefix lengths by which -max_pending_per_address counts sources: "
-                       "IPv4 addresses by /V4, IPv6 by /V6, since one IPv6 host often holds a /64",
+               .help = "prefix lengths by which -max_pending_per_address and -listing_rate "
+                       "count sources: IPv4 addresses by /V4, IPv6 by /V6, since one IPv6 host "
+                       "often holds a /64",
                .show_default = show_source_prefix,
                .apply = set_source_prefix},
+    OptionSpec{.flag = "-listing_rate",
+               .value_name = "N",
+               .environment = "ERL_EPMD_LISTING_RATE",
+               .origin = Origin::epmdx,
+               .help = "NAMES and DUMP requests per second that one source may make once its "
+                       "-listing_burst is spent; more are closed unanswered (lookups and "
+                       "registrations are never limited)",
+               .show_default = show_number<&DaemonOptions::listing_rate>,
+               .default_note = "; 0 means no limit",
+               .apply = set_count<&DaemonOptions::listing_rate>},
+    OptionSpec{.flag = "-listing_burst",
+               .value_name = "N",
+               .environment = "ERL_EPMD_LISTING_BURST",
+               .origin = Origin::epmdx,
+               .help = "NAMES and DUMP requests that one source may make at once before "
+                       "-listing_rate applies",
+               .show_default = show_number<&DaemonOptions::listing_burst>,
+               .default_note = "; 0 counts as 1",
+               .apply = set_count<&DaemonOptions::listing_burst>},
     OptionSpec{.flag = "-names_access",
                .value_name = "LIST",
                .environment = "ERL_EPMD_NAMES_ACCESS",

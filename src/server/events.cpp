@@ -29,6 +29,7 @@ constexpr std::size_t kind_count = static_cast<std::size_t>(EventKind::count);
     "bfe84851fed34de6b9c2686faef02191",  // refused
     "56cbe67335e64b468e382a5bb2a519b3",  // evicted
     "44b5f90ea1404c79a33376f2a75c03a0",  // deadline
+    "f3e44f175ebc4ef59164fc0772a8d17f",  // rate_limited
     "7daac468a971441daf0c4eb65bac6f90",  // summary
 };
 
@@ -151,6 +152,8 @@ std::string_view event_name(EventKind kind) {
             return "evicted";
         case EventKind::deadline:
             return "deadline";
+        case EventKind::rate_limited:
+            return "rate_limited";
         case EventKind::summary:
             return "summary";
         case EventKind::count:
@@ -210,6 +213,9 @@ std::string readable_message(const Event& event) {
         case EventKind::deadline:
             return "closed a connection from " + peer + ": its request was not complete by the " +
                    "deadline (-packet_timeout)";
+        case EventKind::rate_limited:
+            return "closed a " + reason + " request from " + peer +
+                   " unanswered: its source is over -listing_rate";
         case EventKind::summary:
             return std::to_string(event.count) + " more " +
                    std::string(event_name(event.summarised)) + " events held back (at most " +
@@ -224,7 +230,8 @@ std::string readable_message(const Event& event) {
 // ---- Summarising ------------------------------------------------------------------------------
 
 bool EventThrottle::summarised(EventKind kind) {
-    return kind == EventKind::refused || kind == EventKind::evicted || kind == EventKind::deadline;
+    return kind == EventKind::refused || kind == EventKind::evicted ||
+           kind == EventKind::deadline || kind == EventKind::rate_limited;
 }
 
 bool EventThrottle::admit(EventKind kind, Clock::time_point now) {

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Structured events (-log_events, docs/differences.md A-EVENTS): one event per registration,
-// unregistration, refused registration, eviction and deadline close, for operators. The server
-// reports them where it counts the same things for the metrics (Server::note_*).
+// unregistration, refused registration, eviction, deadline close and listing refused for its
+// rate, for operators. The server reports them where it counts the same things for the metrics
+// (Server::note_*).
 //
 // Where they go: the journal as structured fields under systemd, syslog under -daemon, otherwise
 // key=value lines on stderr. Registrations and unregistrations are always written (the
-// connection cap bounds them); refusals, evictions and deadline closes are summarised: the first
-// few of each kind per interval are written, the rest counted into one summary event when the
-// interval ends. The metrics keep the exact counts.
+// connection cap bounds them); the rest are summarised: the first few of each kind per interval
+// are written, the rest counted into one summary event when the interval ends. The metrics keep
+// the exact counts.
 #pragma once
 
 #include <array>
@@ -29,11 +30,13 @@ enum class EventKind : std::uint8_t {
     refused,       // "refused": a registration refused, with the reason
     evicted,       // "evicted": a pending connection closed to make room for a newcomer
     deadline,      // "deadline": a pending connection closed, its request late
+    rate_limited,  // "rate_limited": a NAMES or DUMP closed unanswered (-listing_rate)
     summary,       // "summary": how many of one kind were held back in an interval
     count
 };
 
-// The event field's value: register, unregister, refused, evicted, deadline, summary.
+// The event field's value: register, unregister, refused, evicted, deadline, rate_limited,
+// summary.
 std::string_view event_name(EventKind kind);
 
 // One event. Empty or unset fields are left out.

@@ -36,6 +36,9 @@ struct DaemonOptions {
     std::size_t max_pending_per_address = 256;
     // What counts as one source for the per-source limits: IPv4 /32, IPv6 /64 by default.
     SourcePrefix source_prefix;
+    // NAMES and DUMP per second from one source once its burst is spent; 0 = no limit.
+    std::size_t listing_rate = 100;
+    std::size_t listing_burst = 1000;
     // Who may ask NAMES / PORT_PLEASE2. Default: anyone, as OTP's epmd.
     AccessRule names_access;
     AccessRule port_please_access;

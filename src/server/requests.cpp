@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One handler per request, like the cases of OTP's do_request. decide() checks what every
-// request shares (the packet decoded, the peer allowed to ask) and hands over to the handler.
+// request shares (the packet decoded, the peer allowed to ask), and for NAMES and DUMP the
+// source's listing rate (may_list), then hands over to the handler.
 #include <sys/socket.h>
 
 #include <asio/redirect_error.hpp>
@@ -113,6 +114,11 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
         }
         return outcome;
     }
+    const auto refused = [](RequestOutcome why) {
+        Outcome outcome;
+        outcome.refused = why;
+        return outcome;
+    };
     const auto answer = [](std::optional<Answer> answer, RequestOutcome if_closed) {
         Outcome outcome;
         if (answer) {
@@ -136,9 +142,13 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
                 return answer(handle_port_please2(lookup), RequestOutcome::count);
             },
             [&](const wire::NamesRequest&) {
-                return answer(handle_names(), RequestOutcome::count);
+                return may_list(request, peer) ? answer(handle_names(), RequestOutcome::count)
+                                               : refused(RequestOutcome::names_rate_limited);
             },
-            [&](const wire::DumpRequest&) { return answer(handle_dump(), RequestOutcome::count); },
+            [&](const wire::DumpRequest&) {
+                return may_list(request, peer) ? answer(handle_dump(), RequestOutcome::count)
+                                               : refused(RequestOutcome::dump_rate_limited);
+            },
             [&](const wire::KillRequest&) { return answer(handle_kill(), RequestOutcome::count); },
             [&](const wire::StopRequest& stop) {
                 return answer(handle_stop(stop), RequestOutcome::stop_disallowed);
@@ -166,6 +176,19 @@ RequestPolicy::Verdict Server::may_ask(wire::Code request, const asio::ip::addre
             break;
     }
     return verdict;
+}
+
+bool Server::may_list(wire::Code request, const asio::ip::address& peer) {
+    if (listing_rate_.allow(peer, Clock::now())) {
+        return true;
+    }
+    if (listing_rate_warning_.allow()) {
+        log_.printf(0, "%s from %s closed unanswered: %s is over -listing_rate %zu/s%s",
+                    request_name(request), peer.to_string().c_str(),
+                    describe_source(peer, options_.source_prefix).c_str(), options_.listing_rate,
+                    listing_rate_warning_.note());
+    }
+    return false;
 }
 
 // ---- ALIVE2: register, hold the registration while the connection lasts, unregister ------

@@ -75,6 +75,7 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
       admission_({max_connections, options.max_pending_per_address,
                   std::chrono::seconds(options.packet_timeout_s), options.source_prefix}),
       policy_(options.names_access, options.port_please_access),
+      listing_rate_({options.listing_rate, options.listing_burst, options.source_prefix}),
       events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
       deadline_timer_(io, admission_, [this](Connection& late) { on_deadline(late); }),
       termination_signals_(io, SIGTERM, SIGINT),
@@ -533,11 +534,23 @@ void Server::count_request(RequestOutcome outcome, Clock::time_point accepted) {
 
 void Server::count_refusal(const Outcome& outcome, const asio::ip::address& peer,
                            Clock::time_point accepted) {
-    if (*outcome.refused == RequestOutcome::alive2_not_local) {
-        note_refused_registration(*outcome.refused, "not_local", outcome.node.name,
-                                  outcome.node.port, peer, accepted);
-    } else {
-        count_request(*outcome.refused, accepted);
+    switch (*outcome.refused) {
+        case RequestOutcome::alive2_not_local:
+            note_refused_registration(*outcome.refused, "not_local", outcome.node.name,
+                                      outcome.node.port, peer, accepted);
+            break;
+        case RequestOutcome::names_rate_limited:
+        case RequestOutcome::dump_rate_limited:
+            count_request(*outcome.refused, accepted);
+            events_.write({.kind = EventKind::rate_limited,
+                           .peer = peer,
+                           .reason = *outcome.refused == RequestOutcome::names_rate_limited
+                                         ? "names"
+                                         : "dump"});
+            break;
+        default:
+            count_request(*outcome.refused, accepted);
+            break;
     }
 }
 

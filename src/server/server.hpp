@@ -32,6 +32,7 @@
 #include "handover.hpp"
 #include "handover_state.hpp"
 #include "listeners.hpp"
+#include "listing_rate.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "metrics_listener.hpp"
@@ -125,6 +126,8 @@ class Server {
     // ---- Requests (requests.cpp) ----
     Outcome decide(Received& received, const asio::ip::address& peer, int fd);
     RequestPolicy::Verdict may_ask(wire::Code request, const asio::ip::address& peer, int fd);
+    // NAMES or DUMP within the peer's -listing_rate; logs a refusal.
+    bool may_list(wire::Code request, const asio::ip::address& peer);
     asio::awaitable<void> handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
                                         std::optional<wire::Alive2Refusal> refusal);
     void hold_registration(std::unique_ptr<Connection> conn, std::string name);
@@ -185,6 +188,7 @@ class Server {
     Registry registry_;
     Admission admission_;
     RequestPolicy policy_;
+    ListingRate listing_rate_;
     Metrics metrics_;
     EventLog events_;
     std::unique_ptr<MetricsListener> metrics_listener_;
@@ -221,6 +225,7 @@ class Server {
     RateLimit capacity_warning_{std::chrono::seconds(10)};
     RateLimit per_address_warning_{std::chrono::seconds(10)};
     RateLimit access_warning_{std::chrono::seconds(1)};
+    RateLimit listing_rate_warning_{std::chrono::seconds(10)};
     RateLimit exception_warning_{std::chrono::seconds(10)};
 };
 

@@ -155,6 +155,18 @@ TEST(Events, Eviction) {
         << d.log();
 }
 
+TEST(Events, ListingOverItsRate) {
+    Daemon d = start_with_events({"-listing_rate", "1", "-listing_burst", "1"});
+    EXPECT_TRUE(round_trip(d.port(), names_request()).starts_with(names_header(d.port())));
+    EXPECT_EQ(round_trip(d.port(), dump_request()), "");
+    EXPECT_TRUE(wait_for_event(d, R"(event=rate_limited peer=127\.0\.0\.1 reason=dump)"))
+        << d.log();
+    EXPECT_NE(d.log().find("DUMP_REQ from 127.0.0.1 closed unanswered: 127.0.0.1 is over "
+                           "-listing_rate 1/s"),
+              std::string::npos)
+        << d.log();
+}
+
 // A flood of refusals of one name.
 void refuse_many(std::uint16_t port, int times) {
     for (int i = 0; i < times; ++i) {

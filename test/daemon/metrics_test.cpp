@@ -176,6 +176,31 @@ TEST(Metrics, RefusalsByAccessRuleAreCounted) {
     EXPECT_EQ(requests(scrape(d.metrics_port), "names", "refused_by_access_rule"), 1);
 }
 
+TEST(Metrics, ListingsOverTheRateAreCountedAndLookupsNeverAre) {
+    MetricsDaemon d = start_with_metrics({"-listing_rate", "1", "-listing_burst", "3"});
+    const Registration node = register_node(d.daemon.port(), "listed", 4800);
+    int answered = 0;
+    for (int i = 0; i < 10; ++i) {
+        answered += round_trip(d.daemon.port(), i % 2 == 0 ? names_request() : dump_request())
+                            .starts_with(names_header(d.daemon.port()))
+                        ? 1
+                        : 0;
+    }
+    // The burst of 3, and perhaps one more token if the loop took over a second.
+    EXPECT_GE(answered, 3);
+    EXPECT_LE(answered, 4);
+    for (int i = 0; i < 50; ++i) {
+        EXPECT_TRUE(round_trip(d.daemon.port(), port_please_request("listed"))
+                        .starts_with(std::string("w\0", 2)));
+    }
+    const std::string after = scrape(d.metrics_port);
+    EXPECT_EQ(requests(after, "names", "rate_limited") + requests(after, "dump", "rate_limited"),
+              10 - answered);
+    EXPECT_EQ(requests(after, "names", "answered") + requests(after, "dump", "answered"), answered);
+    EXPECT_EQ(requests(after, "port_please2", "found"), 50);
+    EXPECT_EQ(sample(after, "epmdx_registered_nodes"), 1);
+}
+
 TEST(Metrics, HealthAndOtherRoutes) {
     MetricsDaemon d = start_with_metrics();
     const std::string health = http_exchange(d.metrics_port, "GET /health HTTP/1.1\r\n\r\n");
