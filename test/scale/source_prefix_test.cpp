@@ -51,18 +51,21 @@ std::string enter_private_network() {
 
 class SourcePrefixFlood : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() { unavailable_ = new std::string(enter_private_network()); }
+    static void SetUpTestSuite() { unavailable() = enter_private_network(); }
     void SetUp() override {
-        if (!unavailable_->empty()) {
-            GTEST_SKIP() << *unavailable_;
+        if (!unavailable().empty()) {
+            GTEST_SKIP() << unavailable();
         }
     }
     static Daemon start(const std::vector<std::string>& args) {
         return Daemon::start(DaemonKind::epmdx, args, {}, {"-address", "::1"});
     }
-    static std::string* unavailable_;
+    // Why the namespace could not be entered; empty once it was.
+    static std::string& unavailable() {
+        static std::string reason;
+        return reason;
+    }
 };
-std::string* SourcePrefixFlood::unavailable_ = nullptr;
 
 std::vector<Conn> open_from_block(std::uint16_t port, const std::string& block, std::size_t count) {
     std::vector<Conn> conns;
