@@ -30,16 +30,6 @@ std::string errno_text(int error) {
     return std::strerror(error);
 }
 
-template <typename Value>
-std::optional<Value> socket_option(int fd, int level, int option) {
-    Value value{};
-    socklen_t length = sizeof value;
-    if (::getsockopt(fd, level, option, &value, &length) != 0) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 unsigned int range_end(int last) {
     return last < 0 ? ~0U : static_cast<unsigned int>(last);
 }

@@ -20,6 +20,17 @@ namespace epmdx::platform {
 
 // ---- Descriptors --------------------------------------------------------------------------
 
+// One socket option's value (getsockopt, POSIX); nullopt if the call fails.
+template <typename Value>
+std::optional<Value> socket_option(int fd, int level, int option) {
+    Value value{};
+    socklen_t length = sizeof value;
+    if (::getsockopt(fd, level, option, &value, &length) != 0) {
+        return std::nullopt;
+    }
+    return value;
+}
+
 // Takes a connection from a listening socket, non-blocking and close-on-exec. Returns it, or -1
 // with errno set (EAGAIN/EWOULDBLOCK: nobody is waiting).
 int accept_connection(int listener, sockaddr_storage& peer, socklen_t& length);

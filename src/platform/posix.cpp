@@ -130,16 +130,14 @@ std::optional<std::uint64_t> reactor_descriptor_limit() {
 }
 
 std::optional<bool> tcp_established(int fd) {
-    int type = 0;
-    socklen_t length = sizeof type;
     const std::optional<int> family = socket_family(fd);
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM ||
-        !family || (*family != AF_INET && *family != AF_INET6)) {
+    if (socket_option<int>(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM || !family ||
+        (*family != AF_INET && *family != AF_INET6)) {
         return std::nullopt;
     }
     // Connected, as POSIX can tell: a peer that has closed its end is seen only on reading.
     sockaddr_storage peer{};
-    length = sizeof peer;
+    socklen_t length = sizeof peer;
     return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) == 0;
 }
 

@@ -96,16 +96,6 @@ const char* class_name(unsigned char elf_class) {
     return elf_class == ELFCLASS64 ? "64-bit" : elf_class == ELFCLASS32 ? "32-bit" : "unknown";
 }
 
-template <typename Value>
-std::optional<Value> socket_option(int fd, int level, int option) {
-    Value value{};
-    socklen_t length = sizeof value;
-    if (::getsockopt(fd, level, option, &value, &length) != 0) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 sigset_t restart_signals() {
     sigset_t signals;
     sigemptyset(&signals);
@@ -182,14 +172,14 @@ RegistrationSocket check_registration_socket(int fd) {
         return socket;
     }
     // Otherwise say what it is instead.
-    const auto type = socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
+    const auto type = platform::socket_option<int>(fd, SOL_SOCKET, SO_TYPE);
     const std::optional<int> domain = platform::socket_family(fd);
     if (!type || !domain) {
         socket.problem = "not a socket";
     } else if (*type != SOCK_STREAM || (*domain != AF_INET && *domain != AF_INET6) ||
                !established) {
         socket.problem = "not a TCP socket";
-    } else if (socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
+    } else if (platform::socket_option<int>(fd, SOL_SOCKET, SO_ACCEPTCONN).value_or(0) != 0) {
         socket.problem = "a listening socket";
     } else {
         socket.problem = "its connection is no longer established (the peer closed it)";
@@ -269,7 +259,7 @@ std::vector<int> unbundle_registrations(std::span<const int> bundles,
     std::vector<int> fds;
     for (const int bundle : bundles) {
         const std::optional<int> domain = platform::socket_family(bundle);
-        const auto type = socket_option<int>(bundle, SOL_SOCKET, SO_TYPE);
+        const auto type = platform::socket_option<int>(bundle, SOL_SOCKET, SO_TYPE);
         if (!domain || !type || *domain != AF_UNIX || *type != SOCK_DGRAM) {
             problems.push_back("dropped bundle descriptor " + std::to_string(bundle) +
                                ": not a Unix datagram socket");
