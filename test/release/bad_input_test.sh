@@ -10,13 +10,9 @@
 # `epmdx -systemd` on the static build. Then a good run on a stand-in release, and a second run
 # that keeps OTP's epmd as epmd.otp (so `mv epmd.otp epmd` still undoes it).
 set -uo pipefail
-epmdx=${1:-} tarball=${2:-} work=${3:-}
-[[ -n $work ]] || {
-    echo "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR" >&2
-    exit 2
-}
 # shellcheck source=test/release/release_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/release_test_lib.sh"
+take_arguments "$@"
 stop_release() { :; }
 start_test
 

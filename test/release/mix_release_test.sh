@@ -10,13 +10,9 @@
 # its process), `bin/APP rpc` works, -names lists the node, `bin/APP stop` unregisters it, and
 # `epmdx -kill` ends the port mapper. Everything it started is stopped on exit, also on failure.
 set -uo pipefail
-epmdx=${1:-} tarball=${2:-} work=${3:-}
-[[ -n $work ]] || {
-    echo "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR" >&2
-    exit 2
-}
 # shellcheck source=test/release/release_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/release_test_lib.sh"
+take_arguments "$@"
 release=
 stop_release() { [[ -n $release ]] && "$release/bin/tiny" stop; }
 start_test

@@ -11,13 +11,9 @@
 # `bin/APP eval` and `bin/APP rpc` work, -names lists the node, `bin/APP stop` unregisters it,
 # and `epmdx -kill` ends the port mapper. Everything it started is stopped on exit.
 set -uo pipefail
-epmdx=${1:-} tarball=${2:-} work=${3:-}
-[[ -n $work ]] || {
-    echo "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR" >&2
-    exit 2
-}
 # shellcheck source=test/release/release_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/release_test_lib.sh"
+take_arguments "$@"
 release=
 stop_release() { [[ -n $release ]] && "$release/bin/tinyrel" stop; }
 start_test

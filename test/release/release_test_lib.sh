@@ -3,7 +3,18 @@
 # Shared by the release tests (sourced): a scratch directory, a test-specific epmd port, the
 # release tarball unpacked, and the checks every release gets. The sourcing script sets
 # `epmdx` (the static binary built by scripts/release.sh), `work` and, unless it only calls
-# start_scratch, `tarball`, and defines stop_release (called on exit, also after a failure).
+# start_scratch, `tarball` (the tarball tests through take_arguments), and defines stop_release
+# (called on exit, also after a failure).
+
+# take_arguments "$@": epmdx, tarball and work from a tarball test's command line, or its usage
+# and exit 2.
+take_arguments() {
+    epmdx=${1:-} tarball=${2:-} work=${3:-}
+    [[ -n $work ]] || {
+        echo "usage: ${0##*/} STATIC_EPMDX TARBALL WORK_DIR" >&2
+        exit 2
+    }
+}
 
 say() { printf '%s: %s\n' "${0##*/}" "$*"; }
 fail() {
