@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "registry.hpp"
+#include "registry/registry.hpp"
 
 namespace {
 

@@ -16,8 +16,8 @@
 #include <variant>
 #include <vector>
 
-#include "arguments.hpp"
-#include "option_table.hpp"
+#include "cli/arguments.hpp"
+#include "cli/option_table.hpp"
 
 namespace cli = epmdx::cli;
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "handover_state.hpp"
+#include "server/restart/handover_state.hpp"
 
 namespace server = epmdx::server;
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "http.hpp"
+#include "server/observe/http.hpp"
 
 namespace http = epmdx::server::http;
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "static_entries.hpp"
+#include "server/config/static_entries.hpp"
 
 namespace server = epmdx::server;
 namespace wire = epmdx::wire;

@@ -67,14 +67,13 @@ if [[ ! -f $build/compile_commands.json ]]; then
 fi
 # Translation units of our own; headers are checked through them (--header-filter). A unit the
 # compile database lacks (the fuzz target unless configured with EPMDX_FUZZ=ON) gets the
-# project's language standard, public headers, the server's and the CLI's headers (the fuzzers')
-# and the platform layer's and the test harness's (the units built only for the other platform).
+# project's language standard, the public headers, src/ (every internal include is rooted there)
+# and the test harness's headers.
 mapfile -t units < <(git ls-files -- "${paths[@]}" | grep -E '^(src|test|bench|fuzz)/.*\.cpp$')
 tidy_one() {
     local file=$1 out fallback=()
     grep -qF "\"file\": \"$root/$file\"" "$build/compile_commands.json" ||
-        fallback=(-- -std=c++20 "-I$root/include" "-I$root/src/server" "-I$root/src/cli"
-            "-I$root/src/platform" "-I$root/test/support")
+        fallback=(-- -std=c++20 "-I$root/include" "-I$root/src" "-I$root/test/support")
     out=$(clang-tidy --quiet -p "$build" --header-filter="^$root/(include|src|test|bench|fuzz)/" \
         --warnings-as-errors='*' "$file" "${fallback[@]}" 2>&1) && return 0
     # Findings only: drop clang-tidy's progress lines ("N warnings generated.").

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The parser: OTP's reading order and its rules for client actions, applied to the rows of the
 // option table. What each option does with its value is in its row (option_table.cpp).
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 
 #include <cstdlib>
 #include <vector>
 
-#include "option_table.hpp"
+#include "cli/option_table.hpp"
 
 namespace epmdx::cli {
 namespace {

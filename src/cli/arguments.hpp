@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "epmdx/protocol.hpp"
-#include "options.hpp"
+#include "server/config/options.hpp"
 
 namespace epmdx::cli {
 

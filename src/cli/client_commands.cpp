@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "client_commands.hpp"
+#include "cli/client_commands.hpp"
 
 #include <cstdio>
 #include <string>
 #include <string_view>
 
-#include "diagnose.hpp"
+#include "cli/diagnose.hpp"
 #include "epmdx/client.hpp"
 
 namespace epmdx::cli {

@@ -2,7 +2,7 @@
 // The client actions of the command line, with OTP's epmd messages, streams and exit codes.
 #pragma once
 
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 
 namespace epmdx::cli {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // -check NAME@HOST: the steps a connecting Erlang node takes, each timed, and a verdict naming
 // the first that failed. Also the node descriptions -lookup shares.
-#include "diagnose.hpp"
+#include "cli/diagnose.hpp"
 
 #include <cerrno>
 #include <cstdio>

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 #include "epmdx/protocol.hpp"
 
 namespace epmdx::cli {

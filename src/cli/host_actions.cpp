@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "diagnose.hpp"
+#include "cli/diagnose.hpp"
 #include "epmdx/client.hpp"
 
 namespace epmdx::cli {

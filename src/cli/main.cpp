@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "arguments.hpp"
-#include "client_commands.hpp"
-#include "daemon.hpp"
+#include "cli/arguments.hpp"
+#include "cli/client_commands.hpp"
+#include "server/daemon/daemon.hpp"
 
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The rows of the option table, and the value readers they use. option_table.hpp says how to add
 // an option.
-#include "option_table.hpp"
+#include "cli/option_table.hpp"
 
 #include <array>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "metrics_listener.hpp"
+#include "server/observe/metrics_listener.hpp"
 
 namespace epmdx::cli {
 namespace {

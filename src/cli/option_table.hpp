@@ -26,7 +26,7 @@
 #include <string>
 #include <string_view>
 
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 
 namespace epmdx::cli {
 

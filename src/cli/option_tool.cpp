@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "arguments.hpp"
-#include "option_table.hpp"
+#include "cli/arguments.hpp"
+#include "cli/option_table.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "option_table.hpp"
+#include "cli/option_table.hpp"
 
 namespace epmdx::cli {
 namespace {

@@ -2,8 +2,8 @@
 // `epmdx -help`: the usage text, rendered from the option table for this build.
 #include <string>
 
-#include "arguments.hpp"
-#include "option_table.hpp"
+#include "cli/arguments.hpp"
+#include "cli/option_table.hpp"
 
 namespace epmdx::cli {
 namespace {

@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "connection.hpp"
+#include "client/connection.hpp"
 
 namespace epmdx::client {
 namespace {

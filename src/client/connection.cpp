@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "connection.hpp"
+#include "client/connection.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 namespace epmdx::client::detail {
 namespace {

@@ -19,7 +19,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 namespace epmdx::platform {
 namespace {

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 namespace epmdx::platform {
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "registry.hpp"
+#include "registry/registry.hpp"
 
 #include <iterator>
 #include <utility>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Argument parsing: pure, argv and environment in, command out.
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "option_table.hpp"
+#include "cli/option_table.hpp"
 
 namespace epmdx::cli {
 namespace {

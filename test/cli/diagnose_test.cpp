@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "arguments.hpp"
+#include "cli/arguments.hpp"
 #include "epmdx/client.hpp"
 #include "harness.hpp"
 

@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "harness.hpp"
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 namespace epmdx::test {
 namespace {

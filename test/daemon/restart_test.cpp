@@ -28,9 +28,9 @@
 #include <sstream>
 #include <thread>
 
-#include "handover.hpp"
-#include "handover_state.hpp"
 #include "harness.hpp"
+#include "server/restart/handover.hpp"
+#include "server/restart/handover_state.hpp"
 
 extern char** environ;  // NOLINT(readability-identifier-naming): POSIX's name
 

@@ -23,7 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 extern char** environ;
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "access.hpp"
+#include "server/config/access.hpp"
 
 namespace epmdx::server {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Admission without sockets: the connection cap, the per-source cap on connections that have
 // not registered (IPv6 counted by prefix), which connection is shed, and the deadlines.
-#include "admission.hpp"
+#include "server/core/admission.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // The deadline timer without a network: one timer serves every pending connection, fires once
 // for each one past its deadline, in deadline order, never for one that left the pending list
 // (it registered), and is silent once stopped. The sockets are never connected.
-#include "deadline_timer.hpp"
+#include "server/core/deadline_timer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // Structured events (docs/differences.md A-EVENTS): the key=value line and its escaping of bytes
 // from the network, the journal's message, and the summarising per interval, driven by an
 // explicit clock.
-#include "events.hpp"
+#include "server/observe/events.hpp"
 
 #include <gtest/gtest.h>
 

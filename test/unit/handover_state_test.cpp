@@ -2,7 +2,7 @@
 // The state handed to the next process (docs/differences.md A-RESTART): the blob round-trips,
 // anything damaged is refused with a reason, and the restore decisions keep exactly what a held
 // socket backs.
-#include "handover_state.hpp"
+#include "server/restart/handover_state.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "registry.hpp"
+#include "registry/registry.hpp"
 
 namespace epmdx::server {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "http.hpp"
+#include "server/observe/http.hpp"
 
 namespace epmdx::server::http {
 namespace {

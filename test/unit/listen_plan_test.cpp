@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "listeners.hpp"
+#include "server/core/listeners.hpp"
 
 namespace epmdx::server {
 namespace {

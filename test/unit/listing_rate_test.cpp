@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The listing rate's token buckets: burst, refill, sources by prefix, and the sweep of full
 // buckets. Time is given, so the figures are exact.
-#include "listing_rate.hpp"
+#include "server/core/listing_rate.hpp"
 
 #include <gtest/gtest.h>
 

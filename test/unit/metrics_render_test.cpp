@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "metrics.hpp"
+#include "server/observe/metrics.hpp"
 
 namespace epmdx::server {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 namespace epmdx::platform {
 namespace {

@@ -2,7 +2,7 @@
 // The platform layer (src/platform/platform.hpp): what its Linux and its POSIX implementation
 // both promise, checked on real descriptors. platform_linux_test.cpp and platform_posix_test.cpp
 // check what only the one built here gives.
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "log.hpp"
+#include "server/core/log.hpp"
 
 namespace epmdx::server {
 namespace {

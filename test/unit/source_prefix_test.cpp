@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Which peers count as one source: addresses masked to the configured prefix lengths.
-#include "source_prefix.hpp"
+#include "server/config/source_prefix.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // Static entries: the -static file's parser (every bad line named by file and line), reading the
 // file, and how the registry keeps the entries (listed after registrations, never removed, their
 // names not registrable).
-#include "static_entries.hpp"
+#include "server/config/static_entries.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "registry.hpp"
+#include "registry/registry.hpp"
 
 namespace epmdx::server {
 namespace {
