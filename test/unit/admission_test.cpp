@@ -8,6 +8,10 @@
 namespace epmdx::server {
 namespace {
 
+// A connection as admission sees it, without a socket.
+struct Pending : AdmissionEntry<Pending> {};
+using Admission = BasicAdmission<Pending>;
+
 using std::chrono::seconds;
 
 const asio::ip::address alice = asio::ip::make_address("192.0.2.1");
@@ -20,7 +24,7 @@ Admission::Limits limits(std::size_t max_connections, std::size_t per_address) {
 
 TEST(Admission, AdmitsUntilTheCapThenShedsTheOldestPending) {
     Admission admission(limits(2, 0));
-    Admission::Entry first, second;
+    Pending first, second;
     EXPECT_EQ(admission.decide(alice), Admission::Verdict::admit);
     admission.open(first, alice, t0);
     admission.open(second, bob, t0 + seconds(1));
@@ -31,7 +35,7 @@ TEST(Admission, AdmitsUntilTheCapThenShedsTheOldestPending) {
 
 TEST(Admission, RefusesWhenEveryConnectionIsRegistered) {
     Admission admission(limits(2, 0));
-    Admission::Entry first, second;
+    Pending first, second;
     admission.open(first, alice, t0);
     admission.open(second, bob, t0);
     admission.leave_pending(first);
@@ -44,7 +48,7 @@ TEST(Admission, RefusesWhenEveryConnectionIsRegistered) {
 
 TEST(Admission, CapsPendingConnectionsPerAddress) {
     Admission admission(limits(100, 2));
-    Admission::Entry a1, a2, b1;
+    Pending a1, a2, b1;
     admission.open(a1, alice, t0);
     admission.open(a2, alice, t0);
     admission.open(b1, bob, t0);
@@ -64,7 +68,7 @@ TEST(Admission, CountsIpv6SourcesByPrefix) {
     const asio::ip::address same64_a = asio::ip::make_address("2001:db8:7:7::a");
     const asio::ip::address same64_b = asio::ip::make_address("2001:db8:7:7:ffff::b");
     const asio::ip::address other64 = asio::ip::make_address("2001:db8:7:8::a");
-    Admission::Entry e1, e2, e3;
+    Pending e1, e2, e3;
     admission.open(e1, same64_a, t0);
     admission.open(e2, same64_b, t0);
     EXPECT_EQ(admission.pending_from(asio::ip::make_address("2001:db8:7:7::c")), 2u);
@@ -82,7 +86,7 @@ TEST(Admission, CountsIpv6SourcesByPrefix) {
 
 TEST(Admission, CountsIpv4ByAConfiguredPrefix) {
     Admission admission({100, 1, seconds(60), SourcePrefix{24, 128}});
-    Admission::Entry entry;
+    Pending entry;
     admission.open(entry, asio::ip::make_address("198.51.100.1"), t0);
     EXPECT_EQ(admission.decide(asio::ip::make_address("198.51.100.254")),
               Admission::Verdict::refuse_per_address);
@@ -90,15 +94,15 @@ TEST(Admission, CountsIpv4ByAConfiguredPrefix) {
               Admission::Verdict::refuse_per_address);
     EXPECT_EQ(admission.decide(asio::ip::make_address("198.51.101.1")), Admission::Verdict::admit);
     // At /128 every IPv6 address is its own source.
-    Admission::Entry v6;
+    Pending v6;
     admission.open(v6, asio::ip::make_address("2001:db8::1"), t0);
     EXPECT_EQ(admission.decide(asio::ip::make_address("2001:db8::2")), Admission::Verdict::admit);
 }
 
 TEST(Admission, NoPerAddressCapWhenZero) {
     Admission admission(limits(100, 0));
-    Admission::Entry entries[5];
-    for (Admission::Entry& entry : entries) {
+    Pending entries[5];
+    for (Pending& entry : entries) {
         admission.open(entry, alice, t0);
     }
     EXPECT_EQ(admission.decide(alice), Admission::Verdict::admit);
@@ -106,7 +110,7 @@ TEST(Admission, NoPerAddressCapWhenZero) {
 
 TEST(Admission, DeadlinesExpireOldestFirst) {
     Admission admission(limits(100, 0));
-    Admission::Entry first, second;
+    Pending first, second;
     admission.open(first, alice, t0);
     admission.open(second, bob, t0 + seconds(5));
     EXPECT_EQ(first.deadline, t0 + seconds(60));
@@ -119,7 +123,7 @@ TEST(Admission, DeadlinesExpireOldestFirst) {
 
 TEST(Admission, LeavingTwiceAndClosingAfterLeavingAreHarmless) {
     Admission admission(limits(100, 1));
-    Admission::Entry first, middle, last;
+    Pending first, middle, last;
     admission.open(first, alice, t0);
     admission.open(middle, bob, t0);
     admission.open(last, asio::ip::make_address("198.51.100.3"), t0);

@@ -31,7 +31,10 @@ namespace epmdx::server {
 
 using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
 
-struct Connection : Admission::Entry {
+struct Connection;
+using Admission = BasicAdmission<Connection>;
+
+struct Connection : AdmissionEntry<Connection> {
     Connection(Admission& admission, Socket socket, const asio::ip::address& peer,
                Clock::time_point accepted)
         : admission(admission), socket(std::move(socket)), accepted(accepted) {
@@ -50,6 +53,10 @@ struct Connection : Admission::Entry {
 
 // The peer (or local) address in a sockaddr from accept or getsockname().
 asio::ip::address address_of(const sockaddr_storage& address, socklen_t length);
+
+// fstat(fd).st_ino: the same in every process holding the socket (what the next process
+// matches a handed-over registration by).
+std::uint64_t socket_inode(int fd);
 
 // Sends what the socket takes right now, head then body; returns the byte count (0 on error).
 std::size_t send_without_waiting(int fd, std::string_view head, std::string_view body);

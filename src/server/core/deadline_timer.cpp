@@ -19,8 +19,8 @@ void DeadlineTimer::arm() {
             return;
         }
         const auto now = Clock::now();
-        while (Admission::Entry* expired = admission_.expired(now)) {
-            on_expired_(static_cast<Connection&>(*expired));
+        while (Connection* expired = admission_.expired(now)) {
+            on_expired_(*expired);
         }
         arm();
     });

@@ -101,7 +101,7 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
                         "got garbage (%s, request code %d)",
                         std::string(to_string(decoded.error)).c_str(), received.code);
         }
-        metrics_.closed(CloseReason::malformed_request);
+        observer_.closed(CloseReason::malformed_request, peer, {});
         return {};
     }
     const auto request = static_cast<wire::Code>(received.code);
@@ -119,14 +119,10 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
         outcome.refused = why;
         return outcome;
     };
-    const auto answer = [](std::optional<Answer> answer, RequestOutcome if_closed) {
+    const auto answer = [](Answer answer) {
         Outcome outcome;
-        if (answer) {
-            outcome.kind = Outcome::Kind::answer;
-            outcome.answer = std::move(*answer);
-        } else {
-            outcome.refused = if_closed;
-        }
+        outcome.kind = Outcome::Kind::answer;
+        outcome.answer = std::move(answer);
         return outcome;
     };
     return std::visit(
@@ -139,19 +135,20 @@ Server::Outcome Server::decide(Received& received, const asio::ip::address& peer
                 return outcome;
             },
             [&](const wire::PortPlease2Request& lookup) {
-                return answer(handle_port_please2(lookup), RequestOutcome::count);
+                return answer(handle_port_please2(lookup));
             },
             [&](const wire::NamesRequest&) {
-                return may_list(request, peer) ? answer(handle_names(), RequestOutcome::count)
+                return may_list(request, peer) ? answer(handle_names())
                                                : refused(RequestOutcome::names_rate_limited);
             },
             [&](const wire::DumpRequest&) {
-                return may_list(request, peer) ? answer(handle_dump(), RequestOutcome::count)
+                return may_list(request, peer) ? answer(handle_dump())
                                                : refused(RequestOutcome::dump_rate_limited);
             },
-            [&](const wire::KillRequest&) { return answer(handle_kill(), RequestOutcome::count); },
+            [&](const wire::KillRequest&) { return answer(handle_kill()); },
             [&](const wire::StopRequest& stop) {
-                return answer(handle_stop(stop), RequestOutcome::stop_disallowed);
+                std::optional<Answer> done = handle_stop(stop);
+                return done ? answer(std::move(*done)) : refused(RequestOutcome::stop_disallowed);
             },
         },
         *decoded.request);
@@ -240,11 +237,14 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     const bool sent = send_without_waiting(fd, answer, {}) == answer.size();
     if (!creation) {
-        note_refused_registration(!refusal ? RequestOutcome::alive2_duplicate_name
-                                  : refusal == wire::Alive2Refusal::extra_too_long
-                                      ? RequestOutcome::alive2_extra_too_long
-                                      : RequestOutcome::alive2_invalid_name,
-                                  refused_because, name, port, conn->peer, conn->accepted);
+        const RequestOutcome outcome = !refusal ? RequestOutcome::alive2_duplicate_name
+                                       : refusal == wire::Alive2Refusal::extra_too_long
+                                           ? RequestOutcome::alive2_extra_too_long
+                                           : RequestOutcome::alive2_invalid_name;
+        const auto now = Clock::now();
+        observer_.registration_refused(outcome, now - conn->accepted, refused_because,
+                                       {.name = name, .port = port, .peer = conn->peer});
+        accept_mark_ = now;
         co_return;  // refused: the reply is sent, the connection closes
     }
     count_request(RequestOutcome::alive2_accepted, conn->accepted);
@@ -252,7 +252,7 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
         registry_.remove(name);
         co_return;
     }
-    note_registered(*conn, name, port, *creation);
+    observer_.registered({.name = name, .port = port, .creation = *creation, .peer = conn->peer});
     log_.printf(1, "registered %s at port %d, creation %u", name.c_str(), port, *creation);
     admission_.leave_pending(*conn);
     log_node_table();
@@ -286,8 +286,9 @@ void Server::hold_registration(std::unique_ptr<Connection> conn, std::string nam
                 if (node && node->holder == conn.get()) {
                     log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
                     // Handed over, the node stays registered with the next process.
-                    if (!handed_over_) {
-                        note_unregistered(*node, shutting_down_ ? "shutdown" : "connection_closed");
+                    if (phase_ != Phase::handed_over) {
+                        note_unregistered(*node, phase_ == Phase::stopped ? "shutdown"
+                                                                          : "connection_closed");
                     }
                     registry_.remove(name);
                     log_node_table();
@@ -325,40 +326,34 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
 
 Server::Answer Server::handle_port_please2(const wire::PortPlease2Request& request) {
     const Registry::ActiveNode* node = registry_.find(request.name);
-    Answer answer{node ? wire::encode_port2_found(node->info) : wire::encode_port2_not_found()};
-    answer.result =
-        node ? RequestOutcome::port_please2_found : RequestOutcome::port_please2_not_found;
-    return answer;
+    if (!node) {
+        return {RequestOutcome::port_please2_not_found, wire::encode_port2_not_found()};
+    }
+    return {RequestOutcome::port_please2_found, wire::encode_port2_found(node->info)};
 }
 
 Server::Answer Server::handle_names() {
-    Answer answer;
+    Answer answer{RequestOutcome::names_answered, {}};
     wire::append_port_header(answer.head, options_.port);
     // Shared, so that a registration during a slow write does not touch these bytes.
     answer.body = registry_.names_text();
-    answer.result = RequestOutcome::names_answered;
     return answer;
 }
 
 Server::Answer Server::handle_dump() {
-    Answer answer;
+    Answer answer{RequestOutcome::dump_answered, {}};
     wire::append_port_header(answer.head, options_.port);
     answer.body = std::make_shared<const std::string>(registry_.dump_text());
-    answer.result = RequestOutcome::dump_answered;
     return answer;
 }
 
-std::optional<Server::Answer> Server::handle_kill() {
+Server::Answer Server::handle_kill() {
     // Static entries are configuration, not live nodes: they never hold KILL back.
     if (!options_.relaxed_command_check && registry_.registered_count() > 0) {
         log_.printf(0, "Disallowed KILL_REQ, live nodes");
-        Answer refused{std::string(wire::kill_refused)};
-        refused.result = RequestOutcome::kill_refused_live_nodes;
-        return refused;
+        return {RequestOutcome::kill_refused_live_nodes, std::string(wire::kill_refused)};
     }
-    Answer done{std::string(wire::kill_ok), nullptr, true};
-    done.result = RequestOutcome::kill_done;
-    return done;
+    return {RequestOutcome::kill_done, std::string(wire::kill_ok), nullptr, true};
 }
 
 std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& request) {
@@ -368,15 +363,13 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     }
     const Registry::ActiveNode* node = registry_.find(request.name);
     if (!node) {
-        Answer unknown{std::string(wire::stop_unknown)};
-        unknown.result = RequestOutcome::stop_unknown_node;
-        return unknown;
+        return Answer{RequestOutcome::stop_unknown_node, std::string(wire::stop_unknown)};
     }
     if (node->is_static) {
         // No registration to end: a static entry lasts until the daemon restarts.
         log_.printf(0, "STOP_REQ for %s refused: the name is a static entry (-static)",
                     request.name.c_str());
-        return Answer{std::string(wire::stop_unknown)};
+        return Answer{RequestOutcome::stop_unknown_node, std::string(wire::stop_unknown)};
     }
     Connection& holder = *node->holder;
     note_unregistered(*node, "stop");
@@ -385,9 +378,7 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     holder.socket.close(ignored);
     log_.printf(1, "stopped %s", request.name.c_str());
     log_node_table();
-    Answer done{std::string(wire::stop_done)};
-    done.result = RequestOutcome::stop_done;
-    return done;
+    return Answer{RequestOutcome::stop_done, std::string(wire::stop_done)};
 }
 
 }  // namespace epmdx::server

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -49,6 +50,11 @@ asio::ip::address address_of(const sockaddr_storage& address, socklen_t length) 
     return endpoint.address();
 }
 
+std::uint64_t socket_inode(int fd) {
+    struct stat status {};
+    return ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_ino) : 0;
+}
+
 std::size_t send_without_waiting(int fd, std::string_view head, std::string_view body) {
     iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
                       {const_cast<char*>(body.data()), body.size()}};
@@ -63,8 +69,7 @@ std::size_t send_without_waiting(int fd, std::string_view head, std::string_view
 }
 
 Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
-               std::vector<Acceptor> acceptors, std::size_t max_connections,
-               std::optional<Acceptor> metrics_acceptor)
+               Observer& observer, std::vector<Acceptor> acceptors, std::size_t max_connections)
     : io_(io),
       options_(options),
       log_(log),
@@ -76,17 +81,9 @@ Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
                   std::chrono::seconds(options.packet_timeout_s), options.source_prefix}),
       policy_(options.names_access, options.port_please_access),
       listing_rate_({options.listing_rate, options.listing_burst, options.source_prefix}),
-      events_(io, choose_event_sink(options.log_events, options.systemd, log.uses_syslog())),
+      observer_(observer),
       deadline_timer_(io, admission_, [this](Connection& late) { on_deadline(late); }),
-      termination_signals_(io, SIGTERM, SIGINT),
-      reload_signal_(io),
-      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
-    if (metrics_acceptor) {
-        metrics_listener_ = std::make_unique<MetricsListener>(
-            io, std::move(*metrics_acceptor), std::chrono::seconds(options.packet_timeout_s),
-            metrics_, [this] { return metrics_text(); });
-    }
-}
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
     if (spare_fd_ >= 0) {
@@ -106,53 +103,136 @@ void Server::add_static_entries(std::vector<wire::NodeInfo> nodes) {
 
 void Server::start() {
     start_accepting();
-    if (metrics_listener_) {
-        metrics_listener_->start();
+}
+
+void Server::start_accepting() {
+    for (Acceptor& acceptor : acceptors_) {
+        // The accept loop calls accept itself and must never block in it.
+        std::error_code ignored;
+        acceptor.non_blocking(true, ignored);
+        spawn(accept_loop(acceptor));
     }
-    termination_signals_.async_wait([this](const std::error_code& error, int signal) {
-        if (error) {
-            return;
-        }
-        log_.printf(0, "got signal %d, shutting down", signal);
-        if (signal == SIGTERM && options_.systemd && systemd_notify_available()) {
-            terminating_ = true;
-            spawn(drain_and_hand_over(HandoverPath::fd_store));  // shuts down when done
-            return;
-        }
-        shutdown();
-    });
-    // Even where it cannot restart: SIGHUP's default action would end the daemon.
+}
+
+std::vector<int> Server::listener_fds() const {
+    std::vector<int> fds;
+    for (const Acceptor& acceptor : acceptors_) {
+        fds.push_back(const_cast<Acceptor&>(acceptor).native_handle());
+    }
+    return fds;
+}
+
+// ---- Phases ----------------------------------------------------------------------------------
+
+bool Server::may_enter(Phase from, Phase to) {
+    switch (from) {
+        case Phase::serving:
+            return to == Phase::draining || to == Phase::stopped;
+        case Phase::draining:
+            return to == Phase::serving || to == Phase::stopped || to == Phase::handed_over;
+        case Phase::stopped:
+        case Phase::handed_over:
+            return false;  // final
+    }
+    return false;
+}
+
+void Server::enter(Phase next) {
+    if (!may_enter(phase_, next)) {
+        throw std::logic_error("epmdx: no way from phase " +
+                               std::to_string(static_cast<int>(phase_)) + " to " +
+                               std::to_string(static_cast<int>(next)));
+    }
+    phase_ = next;
+}
+
+void Server::stop_accepting() {
+    if (phase_ == Phase::draining) {
+        return;  // a second restart signal joins the drain under way
+    }
+    enter(Phase::draining);
     std::error_code ignored;
-    reload_signal_.add(SIGHUP, ignored);
-    wait_for_reload_signal();
-    unblock_restart_signals();
+    for (Acceptor& acceptor : acceptors_) {
+        acceptor.cancel(ignored);  // each accept loop sees the phase and ends
+    }
+}
+
+void Server::resume_accepting() {
+    enter(Phase::serving);
+    start_accepting();
+}
+
+void Server::close_pending() {
+    while (Connection* oldest = admission_.oldest()) {
+        drop_pending(*oldest, nullptr);
+    }
 }
 
 void Server::shutdown() {
-    if (shutting_down_) {
+    if (phase_ == Phase::stopped || phase_ == Phase::handed_over) {
         return;
     }
-    shutting_down_ = true;
+    close_all(Phase::stopped);
+}
+
+void Server::shutdown_handed_over() {
+    close_all(Phase::handed_over);
+}
+
+void Server::close_all(Phase final) {
+    enter(final);
+    if (on_shutdown_) {
+        on_shutdown_();
+    }
     std::error_code ignored;
     for (Acceptor& acceptor : acceptors_) {
         acceptor.close(ignored);
     }
     deadline_timer_.stop();
-    termination_signals_.cancel(ignored);
-    reload_signal_.cancel(ignored);
-    if (metrics_listener_) {
-        metrics_listener_->shutdown();
-    }
-    while (Admission::Entry* oldest = admission_.oldest()) {
-        drop_pending(static_cast<Connection&>(*oldest), nullptr);
-    }
-    events_.flush();
+    observer_.stopping();
+    close_pending();
     // Each registration's wait then completes with operation_aborted and unregisters it.
     registry_.for_each_active([&ignored](const Registry::ActiveNode& node) {
         if (node.holder) {
             node.holder->socket.close(ignored);
         }
     });
+}
+
+// ---- Registrations taken back from the previous process --------------------------------------
+
+bool Server::adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
+                   std::uint64_t socket_inode, const asio::ip::address& peer) {
+    std::unique_ptr<Connection> conn = make_connection(fd, peer);
+    if (!conn) {
+        return false;
+    }
+    admission_.leave_pending(*conn);
+    conn->socket_inode = socket_inode;
+    registry_.restore(node, counter, fd, conn.get());
+    if (unwatched_.empty()) {
+        // Serve first, watch later: starting a wait costs two system calls per socket
+        // (non-blocking mode, re-arming), tens of milliseconds for tens of thousands of
+        // registrations. Until its wait starts, a registration is served and can be stopped,
+        // probed by a new ALIVE2 for its name, shut down or handed over like any other: its
+        // socket is open and already with the event loop (assign added it), and a wait started
+        // on a socket that became readable or was closed meanwhile completes at once.
+        asio::post(io_, [this] { watch_restored(); });
+    }
+    unwatched_.push_back({std::move(conn), node.name});
+    return true;
+}
+
+void Server::watch_restored() {
+    constexpr std::size_t restored_watch_chunk = 256;
+    for (std::size_t i = 0; i < restored_watch_chunk && !unwatched_.empty(); ++i) {
+        UnwatchedRegistration next = std::move(unwatched_.back());
+        unwatched_.pop_back();
+        hold_registration(std::move(next.conn), std::move(next.name));
+    }
+    if (!unwatched_.empty()) {
+        asio::post(io_, [this] { watch_restored(); });
+    }
 }
 
 void Server::spawn(asio::awaitable<void> work) {
@@ -187,12 +267,12 @@ asio::awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     asio::steady_timer pause(io_);
     std::error_code error;
     ++accept_loops_;
-    while (!shutting_down_ && !restarting_) {
+    while (phase_ == Phase::serving) {
         accept_mark_ = Clock::now();  // resumed after a wait: the work starts now
         if (options_.delay_accept_s > 0) {
             pause.expires_after(std::chrono::seconds(options_.delay_accept_s));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            if (shutting_down_ || restarting_) {
+            if (phase_ != Phase::serving) {
                 break;
             }
             accept_mark_ = Clock::now();
@@ -250,12 +330,12 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int a
     }
     if (can_shed) {
         // The oldest idle connection makes room for the newcomer.
-        Connection& oldest = static_cast<Connection&>(*admission_.oldest());
+        Connection& oldest = *admission_.oldest();
         note_closed(CloseReason::shed, oldest, "descriptor_exhaustion");
         drop_pending(oldest, nullptr);
         on_accepted(waiting, peer, peer_length);
     } else if (waiting >= 0) {
-        metrics_.refused(CloseReason::descriptor_exhaustion);
+        observer_.closed(CloseReason::descriptor_exhaustion, address_of(peer, peer_length), {});
         ::close(waiting);  // only registrations hold descriptors: refuse at once, never hang
     }
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -272,7 +352,7 @@ asio::awaitable<void> Server::on_descriptors_exhausted(Acceptor& acceptor, int a
 
 void Server::on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t length) {
     const asio::ip::address peer = address_of(peer_address, length);
-    if (shutting_down_ || !admitted(peer)) {
+    if (phase_ == Phase::stopped || phase_ == Phase::handed_over || !admitted(peer)) {
         ::close(fd);
         return;
     }
@@ -304,7 +384,7 @@ void Server::on_accepted(int fd, const sockaddr_storage& peer_address, socklen_t
             return;
         }
         if (outcome.kind == Outcome::Kind::answer && options_.delay_write_s == 0) {
-            const Answer& answer = outcome.answer;
+            const Answer& answer = *outcome.answer;
             log_.dump("reply", answer.head);
             sent = send_without_waiting(fd, answer.head, body_of(answer.body));
             if (*sent == answer.head.size() + body_of(answer.body).size()) {
@@ -332,13 +412,13 @@ bool Server::admitted(const asio::ip::address& peer) {
         case Admission::Verdict::admit:
             return true;
         case Admission::Verdict::shed_oldest: {
-            Connection& oldest = static_cast<Connection&>(*admission_.oldest());
+            Connection& oldest = *admission_.oldest();
             note_closed(CloseReason::shed, oldest, "connection_limit");
             drop_pending(oldest, "connection limit reached");
             return true;
         }
         case Admission::Verdict::refuse_per_address:
-            metrics_.refused(CloseReason::per_address_cap);
+            observer_.closed(CloseReason::per_address_cap, peer, {});
             if (per_address_warning_.allow()) {
                 log_.printf(0,
                             "refusing a connection from %s: %u connections from %s have not "
@@ -349,7 +429,7 @@ bool Server::admitted(const asio::ip::address& peer) {
             }
             return false;
         case Admission::Verdict::refuse_full:
-            metrics_.refused(CloseReason::connection_cap);
+            observer_.closed(CloseReason::connection_cap, peer, {});
             if (capacity_warning_.allow()) {
                 log_.printf(0,
                             "connection limit reached (%zu, all registered nodes); refusing a "
@@ -376,11 +456,11 @@ std::unique_ptr<Connection> Server::make_connection(int fd, const asio::ip::addr
 }
 
 void Server::drop_pending(Connection& conn, const char* why) {
-    if (why && capacity_warning_.allow()) {
+    if (why && shed_warning_.allow()) {
         log_.printf(0,
                     "%s: closing the oldest connection that has not registered (from %s) "
                     "%s",
-                    why, conn.peer.to_string().c_str(), capacity_warning_.note());
+                    why, conn.peer.to_string().c_str(), shed_warning_.note());
     }
     admission_.leave_pending(conn);
     std::error_code ignored;
@@ -475,9 +555,9 @@ asio::awaitable<void> Server::carry_out(std::unique_ptr<Connection> conn, Outcom
             }
             break;
         case Outcome::Kind::answer:
-            co_await reply(*conn, outcome.answer, already_sent);
-            count_request(outcome.answer.result, conn->accepted);
-            after_reply(outcome.answer);
+            co_await reply(*conn, *outcome.answer, already_sent);
+            count_request(outcome.answer->result, conn->accepted);
+            after_reply(*outcome.answer);
             break;
         case Outcome::Kind::register_node:
             co_await handle_alive2(std::move(conn), std::move(outcome.node), outcome.refusal);
@@ -524,79 +604,45 @@ void Server::after_reply(const Answer& answer) {
     }
 }
 
-// ---- Metrics ---------------------------------------------------------------------------------
+// ---- Telling the observer ----------------------------------------------------------------
 
 void Server::count_request(RequestOutcome outcome, Clock::time_point accepted) {
     const auto now = Clock::now();
-    metrics_.request(outcome, now - accepted);
+    observer_.request(outcome, now - accepted);
     accept_mark_ = now;  // the accept loop's next piece of work starts here
 }
 
 void Server::count_refusal(const Outcome& outcome, const asio::ip::address& peer,
                            Clock::time_point accepted) {
+    const auto now = Clock::now();
     switch (*outcome.refused) {
         case RequestOutcome::alive2_not_local:
-            note_refused_registration(*outcome.refused, "not_local", outcome.node.name,
-                                      outcome.node.port, peer, accepted);
+            observer_.registration_refused(
+                *outcome.refused, now - accepted, "not_local",
+                {.name = outcome.node.name, .port = outcome.node.port, .peer = peer});
             break;
         case RequestOutcome::names_rate_limited:
         case RequestOutcome::dump_rate_limited:
-            count_request(*outcome.refused, accepted);
-            events_.write({.kind = EventKind::rate_limited,
-                           .peer = peer,
-                           .reason = *outcome.refused == RequestOutcome::names_rate_limited
-                                         ? "names"
-                                         : "dump"});
+            observer_.listing_refused(*outcome.refused, now - accepted, peer);
             break;
         default:
-            count_request(*outcome.refused, accepted);
+            observer_.request(*outcome.refused, now - accepted);
             break;
     }
-}
-
-void Server::note_registered(const Connection& conn, std::string_view name, std::uint16_t port,
-                             std::uint32_t creation) {
-    metrics_.registered();
-    events_.write({.kind = EventKind::registered,
-                   .node = name,
-                   .port = port,
-                   .creation = creation,
-                   .peer = conn.peer});
+    accept_mark_ = now;
 }
 
 void Server::note_unregistered(const Registry::ActiveNode& node, std::string_view why) {
-    metrics_.unregistered();
-    events_.write({.kind = EventKind::unregistered,
-                   .node = node.info.name,
-                   .port = node.info.port,
-                   .creation = Registry::creation_for(node.counter, node.info.highest_version),
-                   .peer = node.holder->peer,
-                   .reason = why});
-}
-
-void Server::note_refused_registration(RequestOutcome counted_as, std::string_view reason,
-                                       std::string_view name, std::uint16_t port,
-                                       const asio::ip::address& peer, Clock::time_point accepted) {
-    count_request(counted_as, accepted);
-    events_.write(
-        {.kind = EventKind::refused, .node = name, .port = port, .peer = peer, .reason = reason});
+    observer_.unregistered(
+        {.name = node.info.name,
+         .port = node.info.port,
+         .creation = Registry::creation_for(node.counter, node.info.highest_version),
+         .peer = node.holder->peer},
+        why);
 }
 
 void Server::note_closed(CloseReason reason, const Connection& conn, std::string_view why) {
-    metrics_.closed(reason);
-    events_.write(
-        {.kind = reason == CloseReason::deadline ? EventKind::deadline : EventKind::evicted,
-         .peer = conn.peer,
-         .reason = why});
-}
-
-std::string Server::metrics_text() {
-    Gauges gauges;
-    gauges.registered_nodes = registry_.registered_count();  // static entries are not registrations
-    gauges.connections_registered = metrics_.registrations_held();
-    gauges.connections_waiting = admission_.connections() - metrics_.registrations_held();
-    gauges.metrics_connections = metrics_listener_ ? metrics_listener_->connections() : 0;
-    return render_exposition(metrics_, gauges, platform::process_stats(), EPMDX_VERSION);
+    observer_.closed(reason, conn.peer, why);
 }
 
 void Server::log_node_table() {

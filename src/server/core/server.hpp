@@ -19,6 +19,7 @@
 #include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,38 +34,67 @@
 #include "server/core/listeners.hpp"
 #include "server/core/listing_rate.hpp"
 #include "server/core/log.hpp"
-#include "server/observe/events.hpp"
-#include "server/observe/metrics.hpp"
-#include "server/observe/metrics_listener.hpp"
-#include "server/restart/handover.hpp"
-#include "server/restart/handover_state.hpp"
+#include "server/core/observer.hpp"
 
 namespace epmdx::server {
 
 class Server {
   public:
-    Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
-           std::vector<Acceptor> acceptors, std::size_t max_connections,
-           std::optional<Acceptor> metrics_acceptor = std::nullopt);
+    // The daemon's life. A restart (restart/restarter.hpp) drains and then either hands every
+    // registration to the next process or, if that failed, serves on.
+    enum class Phase : std::uint8_t {
+        serving,      // accepting and answering
+        draining,     // a restart has begun: not accepting, pending requests finishing
+        stopped,      // shut down: listeners and connections closed, registrations ended
+        handed_over,  // shut down after the next process took every registration: none ended
+    };
+    // Whether the daemon may go from one phase to the other; the one place that says so.
+    static bool may_enter(Phase from, Phase to);
+
+    // The observer hears of every request, close and registration (observer.hpp).
+    Server(asio::io_context& io, const DaemonOptions& options, Logger& log, Observer& observer,
+           std::vector<Acceptor> acceptors, std::size_t max_connections);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     ~Server();
 
     // Before start(): nodes answered for without registering (-static), in file order.
     void add_static_entries(std::vector<wire::NodeInfo> nodes);
-    // Before start(), after add_static_entries(): takes back the registrations the previous
-    // process handed over (docs/differences.md A-RESTART). state is null if none came or it was
-    // unusable; every descriptor in registration_fds is then held or closed.
-    void restore(const HandoverState* state, const std::vector<int>& registration_fds);
-    // Before start(): SIGHUP re-executes image, passing the listeners under these names (one per
-    // acceptor) along with the registrations and the state.
-    void enable_reexec(ExecImage image, std::vector<std::string> listener_names);
-    // Before start(), instead: SIGHUP is refused with this reason in the log, and changes nothing.
-    void refuse_reexec(std::string reason);
     // Starts accepting. io.run() returns once shutdown() has closed everything.
     void start();
-    // Closes listeners and every connection, registrations included.
+    // Closes listeners and every connection, registrations included: serving or draining ->
+    // stopped. Nothing happens if already stopped.
     void shutdown();
+    // Called once, at the start of shutdown, by whichever shutdown comes first.
+    void on_shutdown(std::function<void()> callback) { on_shutdown_ = std::move(callback); }
+
+    Phase phase() const { return phase_; }
+    const Registry& registry() const { return registry_; }
+    CoreCounts counts() const { return {registry_.registered_count(), admission_.connections()}; }
+    // The listening sockets, in the order they were given.
+    std::vector<int> listener_fds() const;
+
+    // ---- What a restart does through (restart/restarter.hpp) ----
+    // Before start(): takes a handed-over registration's socket back into the registry; false
+    // (and fd closed) if the socket cannot be used. Its wait starts once the loop runs.
+    bool adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
+               std::uint64_t socket_inode, const asio::ip::address& peer);
+    // serving -> draining: the listeners are left alone (new connections wait in their backlog,
+    // for the next process or for resume_accepting); pending requests go on.
+    void stop_accepting();
+    // Draining, and nothing left to wait for: no accept loop running, no pending connection.
+    bool drained() const { return accept_loops_ == 0 && admission_.oldest() == nullptr; }
+    // Closes the pending connections a drain left.
+    void close_pending();
+    // draining -> serving: a restart that failed.
+    void resume_accepting();
+    // draining -> handed_over: the next process holds every registration, so closing them here
+    // ends none; then shuts down.
+    void shutdown_handed_over();
+    // Before start(): an old/unused entry (DUMP's) taken back; false if its name is taken.
+    bool adopt_old(Registry::OldNode entry) { return registry_.restore_old(std::move(entry)); }
+    // The node table, at -debug 3.
+    void log_node_table();
 
   private:
     // One packet as it arrived: decoded, and its request code.
@@ -74,21 +104,18 @@ class Server {
     };
     enum class ReadState : std::uint8_t { waiting, ended, complete };
 
-    // A reply to any request but ALIVE2.
+    // A reply to any request but ALIVE2, and how it counts.
     struct Answer {
-        Answer(std::string head = {}, std::shared_ptr<const std::string> body = nullptr,
-               bool then_shut_down = false)
-            : head(std::move(head)), body(std::move(body)), then_shut_down(then_shut_down) {}
+        RequestOutcome result;
         std::string head;
-        std::shared_ptr<const std::string> body;  // NAMES and DUMP
-        bool then_shut_down = false;              // KILL
-        RequestOutcome result = RequestOutcome::count;
+        std::shared_ptr<const std::string> body = nullptr;  // NAMES and DUMP
+        bool then_shut_down = false;                        // KILL
     };
     // What a complete request leads to, decided without waiting.
     struct Outcome {
         enum class Kind : std::uint8_t { close, answer, register_node };
         Kind kind = Kind::close;
-        Answer answer;  // Kind::answer
+        std::optional<Answer> answer;  // Kind::answer
         // Kind::register_node, and Kind::close for an ALIVE2 refused for its peer's address.
         wire::NodeInfo node;
         std::optional<wire::Alive2Refusal> refusal;  // Kind::register_node: answered with an error
@@ -134,52 +161,30 @@ class Server {
     Answer handle_port_please2(const wire::PortPlease2Request& request);
     Answer handle_names();
     Answer handle_dump();
-    std::optional<Answer> handle_kill();
+    Answer handle_kill();
     std::optional<Answer> handle_stop(const wire::StopRequest& request);
     bool drop_if_peer_gone(const Registry::ActiveNode& holder);
     static bool peer_gone(int fd);
-    void log_node_table();
 
-    // ---- Handing over to the next process (handover.cpp does the I/O) ----
+    // ---- Phases and registrations taken back ----
+    void enter(Phase next);
     void start_accepting();
-    // Starts the wait of up to restored_watch_chunk restored registrations, and posts itself
+    // Closes everything; final is stopped or handed_over.
+    void close_all(Phase final);
+    // Starts the wait of up to restored_watch_chunk adopted registrations, and posts itself
     // for the rest: lookups are answered between chunks.
     void watch_restored();
-    // The registry as the next process needs it, and the descriptors holding registrations.
-    HandoverState state_to_hand_over(std::vector<int>& registration_fds) const;
-    enum class HandoverPath { reexec, fd_store };
-    // SIGHUP or SIGTERM under systemd: stop accepting, let pending requests finish (up to
-    // 100 ms), close the rest, then re-execute or hand over to systemd's store and shut down.
-    asio::awaitable<void> drain_and_hand_over(HandoverPath path);
-    // Registrations and state into systemd's descriptor store.
-    void hand_over_to_fd_store();
-    // SIGHUP: checks the binary, then drains and re-executes; on failure (or if refuse_reexec
-    // said why not) serves on.
-    void restart_in_place();
-    void reexec_in_place();
-    void wait_for_reload_signal();
 
-    // ---- Metrics and events ----
+    // ---- Telling the observer ----
     // The request counted, with its service time from `accepted` to now.
     void count_request(RequestOutcome outcome, Clock::time_point accepted);
-    // A request closed unanswered (Kind::close with `refused` set), counted; an ALIVE2 among
-    // them is a refused registration.
+    // A request closed unanswered (Kind::close with `refused` set).
     void count_refusal(const Outcome& outcome, const asio::ip::address& peer,
                        Clock::time_point accepted);
-    // What happened to a node or a connection: counted for the metrics and, with -log_events,
-    // written as an event (events.hpp). Each is called at the one place it happens.
-    void note_registered(const Connection& conn, std::string_view name, std::uint16_t port,
-                         std::uint32_t creation);
     // Before the node leaves the registry. why: connection_closed, stop or shutdown.
     void note_unregistered(const Registry::ActiveNode& node, std::string_view why);
-    // counted_as: its metrics outcome; reason: the event's (finer: static_name is counted as a
-    // duplicate name, each kind of invalid name has its own).
-    void note_refused_registration(RequestOutcome counted_as, std::string_view reason,
-                                   std::string_view name, std::uint16_t port,
-                                   const asio::ip::address& peer, Clock::time_point accepted);
     // A pending connection shed (why: what made room necessary) or past its deadline.
     void note_closed(CloseReason reason, const Connection& conn, std::string_view why = {});
-    std::string metrics_text();
 
     asio::io_context& io_;
     const DaemonOptions& options_;
@@ -189,31 +194,22 @@ class Server {
     Admission admission_;
     RequestPolicy policy_;
     ListingRate listing_rate_;
-    Metrics metrics_;
-    EventLog events_;
-    std::unique_ptr<MetricsListener> metrics_listener_;
+    Observer& observer_;
     // Where the accept loop's current piece of work began: its last wake-up, or the reply it
     // sent last. A request answered at once is timed from here, so it costs one clock read.
     Clock::time_point accept_mark_{};
 
     DeadlineTimer deadline_timer_;
-    asio::signal_set termination_signals_;
-    asio::signal_set reload_signal_;
-    bool shutting_down_ = false;
-    std::optional<ExecImage> exec_image_;
-    std::string no_reexec_reason_;  // why SIGHUP does not re-execute, if exec_image_ is unset
-    std::vector<std::string> listener_names_;
-    // Restored registrations (in the registry, their sockets assigned to the event loop) whose
-    // wait has not started yet; see restore().
+    Phase phase_ = Phase::serving;
+    std::function<void()> on_shutdown_;
+    // Adopted registrations (in the registry, their sockets assigned to the event loop) whose
+    // wait has not started yet; see adopt().
     struct UnwatchedRegistration {
         std::unique_ptr<Connection> conn;
         std::string name;
     };
     std::vector<UnwatchedRegistration> unwatched_;
-    bool restarting_ = false;   // between SIGHUP or SIGTERM and handing over: not accepting
-    bool terminating_ = false;  // SIGTERM is handing over to systemd's store
-    bool handed_over_ = false;  // every registration is in systemd's store: none ends here
-    int accept_loops_ = 0;      // running
+    int accept_loops_ = 0;  // running; a drain waits for them to see the phase and stop
     // A descriptor held in reserve: when accept() runs out, freeing it shows whether a client is
     // really waiting, and takes that client.
     int spare_fd_ = -1;
@@ -222,7 +218,8 @@ class Server {
     std::array<std::uint8_t, 2 + wire::max_packet_length> scratch_{};
 
     RateLimit descriptor_warning_{std::chrono::seconds(10)};
-    RateLimit capacity_warning_{std::chrono::seconds(10)};
+    RateLimit capacity_warning_{std::chrono::seconds(10)};  // refused: all registered
+    RateLimit shed_warning_{std::chrono::seconds(10)};      // the oldest shed for a newcomer
     RateLimit per_address_warning_{std::chrono::seconds(10)};
     RateLimit access_warning_{std::chrono::seconds(1)};
     RateLimit listing_rate_warning_{std::chrono::seconds(10)};

@@ -19,6 +19,8 @@
 #include "server/core/listeners.hpp"
 #include "server/core/log.hpp"
 #include "server/core/server.hpp"
+#include "server/observe/observability.hpp"
+#include "server/restart/restarter.hpp"
 #include "server/observe/metrics_listener.hpp"
 #include "server/restart/handover.hpp"
 #include "server/restart/handover_state.hpp"
@@ -267,8 +269,11 @@ int run_daemon(const DaemonOptions& options) {
     log.printf(1, "epmdx running on port %d, up to %zu connections (open file limit %zu)",
                options.port, max_connections, descriptor_limit);
 
-    Server server(io, options, log, std::move(listeners.acceptors), max_connections,
-                  std::move(metrics_acceptor));
+    Observability observability(io, options, log.uses_syslog(), std::move(metrics_acceptor));
+    Server server(io, options, log, observability, std::move(listeners.acceptors),
+                  max_connections);
+    observability.read_counts_from([&server] { return server.counts(); });
+    Restarter restarter(io, options, log, server);
     server.add_static_entries(std::move(static_file.nodes));
     if (!inherited.states.empty() || !inherited.registrations.empty() ||
         !inherited.bundles.empty()) {
@@ -281,18 +286,20 @@ int run_daemon(const DaemonOptions& options) {
         registrations.insert(registrations.end(), inherited.registrations.begin(),
                              inherited.registrations.end());
         const std::optional<HandoverState> state = take_state(inherited.states, log);
-        server.restore(state ? &*state : nullptr, registrations);
+        restarter.adopt(state ? &*state : nullptr, registrations);
         if (options.systemd) {
             clear_fd_store();  // the store must never hold stale copies
         }
     }
     if (image) {
-        server.enable_reexec(*image, std::move(listener_names));
+        restarter.enable_reexec(*image, std::move(listener_names));
     } else {
         log.printf(1, "SIGHUP will not re-execute: %s", image_error.c_str());
-        server.refuse_reexec(image_error);
+        restarter.refuse_reexec(image_error);
     }
     server.start();
+    observability.start();
+    restarter.start();
     if (options.systemd) {
         notify_systemd("READY=1\nSTATUS=Processing port mapping requests...\nMAINPID=" +
                        std::to_string(::getpid()));

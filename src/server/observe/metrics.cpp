@@ -8,42 +8,83 @@ namespace epmdx::server {
 namespace {
 
 struct RequestLabels {
+    RequestOutcome outcome;
     std::string_view type;
-    std::string_view outcome;
+    std::string_view result;
 };
 
-// Labels of each RequestOutcome, in its order.
-constexpr std::array<RequestLabels, static_cast<std::size_t>(RequestOutcome::count)>
-    request_labels = {{
-        {"alive2", "accepted"},
-        {"alive2", "duplicate_name"},
-        {"alive2", "invalid_name"},
-        {"alive2", "extra_too_long"},
-        {"alive2", "not_local"},
-        {"port_please2", "found"},
-        {"port_please2", "not_found"},
-        {"port_please2", "refused_by_access_rule"},
-        {"names", "answered"},
-        {"names", "refused_by_access_rule"},
-        {"names", "rate_limited"},
-        {"dump", "answered"},
-        {"dump", "not_local"},
-        {"dump", "rate_limited"},
-        {"kill", "done"},
-        {"kill", "refused_live_nodes"},
-        {"kill", "not_local"},
-        {"stop", "done"},
-        {"stop", "unknown_node"},
-        {"stop", "disallowed"},
-        {"stop", "not_local"},
-    }};
+constexpr std::array<RequestLabels, request_outcome_count> request_labels = {{
+    {RequestOutcome::alive2_accepted, "alive2", "accepted"},
+    {RequestOutcome::alive2_duplicate_name, "alive2", "duplicate_name"},
+    {RequestOutcome::alive2_invalid_name, "alive2", "invalid_name"},
+    {RequestOutcome::alive2_extra_too_long, "alive2", "extra_too_long"},
+    {RequestOutcome::alive2_not_local, "alive2", "not_local"},
+    {RequestOutcome::port_please2_found, "port_please2", "found"},
+    {RequestOutcome::port_please2_not_found, "port_please2", "not_found"},
+    {RequestOutcome::port_please2_refused_by_access_rule, "port_please2",
+     "refused_by_access_rule"},
+    {RequestOutcome::names_answered, "names", "answered"},
+    {RequestOutcome::names_refused_by_access_rule, "names", "refused_by_access_rule"},
+    {RequestOutcome::names_rate_limited, "names", "rate_limited"},
+    {RequestOutcome::dump_answered, "dump", "answered"},
+    {RequestOutcome::dump_not_local, "dump", "not_local"},
+    {RequestOutcome::dump_rate_limited, "dump", "rate_limited"},
+    {RequestOutcome::kill_done, "kill", "done"},
+    {RequestOutcome::kill_refused_live_nodes, "kill", "refused_live_nodes"},
+    {RequestOutcome::kill_not_local, "kill", "not_local"},
+    {RequestOutcome::stop_done, "stop", "done"},
+    {RequestOutcome::stop_unknown_node, "stop", "unknown_node"},
+    {RequestOutcome::stop_disallowed, "stop", "disallowed"},
+    {RequestOutcome::stop_not_local, "stop", "not_local"},
+}};
 
-constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::count)> close_labels =
-    {"per_address_cap", "connection_cap",   "descriptor_exhaustion", "shed",
-     "deadline",        "malformed_request"};
+template <typename Event>
+struct Label {
+    Event event;
+    std::string_view text;
+};
 
-constexpr std::array<std::string_view, static_cast<std::size_t>(HttpEvent::count)> http_labels = {
-    "ok", "not_found", "method_not_allowed", "bad_request", "too_large", "deadline", "refused"};
+constexpr std::array<Label<CloseReason>, close_reason_count> close_labels = {{
+    {CloseReason::per_address_cap, "per_address_cap"},
+    {CloseReason::connection_cap, "connection_cap"},
+    {CloseReason::descriptor_exhaustion, "descriptor_exhaustion"},
+    {CloseReason::shed, "shed"},
+    {CloseReason::deadline, "deadline"},
+    {CloseReason::malformed_request, "malformed_request"},
+}};
+
+constexpr std::array<Label<HttpEvent>, http_event_count> http_labels = {{
+    {HttpEvent::ok, "ok"},
+    {HttpEvent::not_found, "not_found"},
+    {HttpEvent::method_not_allowed, "method_not_allowed"},
+    {HttpEvent::bad_request, "bad_request"},
+    {HttpEvent::too_large, "too_large"},
+    {HttpEvent::deadline, "deadline"},
+    {HttpEvent::refused, "refused"},
+}};
+
+// A table is read by index: entry i must be the labels of enumerator i, and every enumerator
+// must have one (an entry left out would be value-initialised, naming enumerator 0 again).
+template <typename Table>
+constexpr bool in_enum_order(const Table& table) {
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        if (index(table[i].event) != i || table[i].text.empty()) {
+            return false;
+        }
+    }
+    return true;
+}
+constexpr bool request_labels_in_order() {
+    for (std::size_t i = 0; i < request_labels.size(); ++i) {
+        if (index(request_labels[i].outcome) != i || request_labels[i].type.empty()) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(request_labels_in_order(), "request_labels must follow RequestOutcome's order");
+static_assert(in_enum_order(close_labels), "close_labels must follow CloseReason's order");
+static_assert(in_enum_order(http_labels), "http_labels must follow HttpEvent's order");
 
 // Prometheus floats: the shortest form that reads back as the same value.
 std::string number(double value) {
@@ -99,9 +140,6 @@ std::string label(std::string_view key, std::string_view value) {
 }  // namespace
 
 void Metrics::request(RequestOutcome outcome, Duration took) {
-    if (outcome >= RequestOutcome::count) {
-        return;  // not a request outcome: nothing to count
-    }
     ++requests_[index(outcome)];
     const double seconds = std::chrono::duration<double>(took).count();
     std::size_t bucket = 0;
@@ -127,18 +165,16 @@ std::string render_exposition(const Metrics& metrics, const Gauges& gauges,
 
     w.family("epmdx_requests_total", "counter",
              "Requests answered or refused, by type and outcome.");
-    for (std::size_t i = 0; i < request_labels.size(); ++i) {
+    for (const RequestLabels& labels : request_labels) {
         w.sample("epmdx_requests_total",
-                 label("type", request_labels[i].type) + "," +
-                     label("outcome", request_labels[i].outcome),
-                 metrics.count(static_cast<RequestOutcome>(i)));
+                 label("type", labels.type) + "," + label("outcome", labels.result),
+                 metrics.count(labels.outcome));
     }
 
     w.family("epmdx_connections_closed_total", "counter",
              "Connections refused at accept or closed unanswered, by reason.");
-    for (std::size_t i = 0; i < close_labels.size(); ++i) {
-        w.sample("epmdx_connections_closed_total", label("reason", close_labels[i]),
-                 metrics.count(static_cast<CloseReason>(i)));
+    for (const auto& [reason, text] : close_labels) {
+        w.sample("epmdx_connections_closed_total", label("reason", text), metrics.count(reason));
     }
 
     w.family("epmdx_request_duration_seconds", "histogram",
@@ -159,9 +195,8 @@ std::string render_exposition(const Metrics& metrics, const Gauges& gauges,
     w.sample("epmdx_metrics_connections", "", gauges.metrics_connections);
     w.family("epmdx_metrics_http_total", "counter",
              "Metrics listener connections by how they ended: the status sent, or why closed.");
-    for (std::size_t i = 0; i < http_labels.size(); ++i) {
-        w.sample("epmdx_metrics_http_total", label("result", http_labels[i]),
-                 metrics.count(static_cast<HttpEvent>(i)));
+    for (const auto& [event, text] : http_labels) {
+        w.sample("epmdx_metrics_http_total", label("result", text), metrics.count(event));
     }
 
     if (process.cpu_seconds) {

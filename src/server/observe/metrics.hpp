@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the daemon counts, and the Prometheus text exposition (format 0.0.4) of it.
 //
-// The server reports events at the points where it already decides: a node registered or
-// unregistered, a connection refused or closed and why, a request answered (its type, its
-// outcome, and how long it took from accept to reply). Everything here is plain integers on the
+// Counted from the core's Observer calls (observability.hpp): a connection refused or closed
+// and why, a request answered (its type, its outcome, and how long it took from accept to
+// reply). How many nodes are registered is not counted here: the registry knows. Everything here is plain integers on the
 // event loop's one thread: the metrics listener renders on the same thread, so nothing needs a
 // lock or an atomic, and an event costs a few increments.
 #pragma once
@@ -17,45 +17,9 @@
 #include <string_view>
 
 #include "platform/platform.hpp"
+#include "server/core/observer.hpp"
 
 namespace epmdx::server {
-
-// A request's type and outcome, one enumerator per pair that can happen.
-enum class RequestOutcome : std::uint8_t {
-    alive2_accepted,
-    alive2_duplicate_name,
-    alive2_invalid_name,
-    alive2_extra_too_long,
-    alive2_not_local,
-    port_please2_found,
-    port_please2_not_found,
-    port_please2_refused_by_access_rule,
-    names_answered,
-    names_refused_by_access_rule,
-    names_rate_limited,
-    dump_answered,
-    dump_not_local,
-    dump_rate_limited,
-    kill_done,
-    kill_refused_live_nodes,
-    kill_not_local,
-    stop_done,
-    stop_unknown_node,
-    stop_disallowed,
-    stop_not_local,
-    count
-};
-
-// Why a connection was refused at accept, or closed without its request being answered.
-enum class CloseReason : std::uint8_t {
-    per_address_cap,        // refused: too many unregistered connections from its address
-    connection_cap,         // refused: at the cap and every connection holds a registration
-    descriptor_exhaustion,  // refused: out of descriptors and nothing to shed
-    shed,                   // closed: the oldest unregistered one, to make room for a newcomer
-    deadline,               // closed: its request was not complete by the deadline
-    malformed_request,      // closed: its request did not decode
-    count
-};
 
 // The metrics listener's own connections and answers.
 enum class HttpEvent : std::uint8_t {
@@ -66,8 +30,8 @@ enum class HttpEvent : std::uint8_t {
     too_large,           // 431: the request line and headers exceed the limit
     deadline,            // closed: the request was not complete by the deadline
     refused,             // refused or shed: the metrics listener's connection cap
-    count
 };
+inline constexpr std::size_t http_event_count = static_cast<std::size_t>(HttpEvent::refused) + 1;
 
 // Upper bounds of the service-time histogram's buckets, in seconds: answers usually take a few
 // microseconds, so most of the resolution is below a millisecond.
@@ -85,15 +49,11 @@ class Metrics {
     using Duration = std::chrono::steady_clock::duration;
 
     // ---- Events ----
-    void registered() { ++registrations_held_; }
-    void unregistered() { --registrations_held_; }
-    void refused(CloseReason reason) { ++closes_[index(reason)]; }
     void closed(CloseReason reason) { ++closes_[index(reason)]; }
     void request(RequestOutcome outcome, Duration took);
     void http(HttpEvent event) { ++http_[index(event)]; }
 
     // ---- Read back, for the exposition and the tests ----
-    std::uint64_t registrations_held() const { return registrations_held_; }
     std::uint64_t count(RequestOutcome outcome) const { return requests_[index(outcome)]; }
     std::uint64_t count(CloseReason reason) const { return closes_[index(reason)]; }
     std::uint64_t count(HttpEvent event) const { return http_[index(event)]; }
@@ -104,10 +64,9 @@ class Metrics {
     double duration_sum_seconds() const { return duration_sum_seconds_; }
 
   private:
-    std::uint64_t registrations_held_ = 0;
-    std::array<std::uint64_t, index(RequestOutcome::count)> requests_{};
-    std::array<std::uint64_t, index(CloseReason::count)> closes_{};
-    std::array<std::uint64_t, index(HttpEvent::count)> http_{};
+    std::array<std::uint64_t, request_outcome_count> requests_{};
+    std::array<std::uint64_t, close_reason_count> closes_{};
+    std::array<std::uint64_t, http_event_count> http_{};
     std::array<std::uint64_t, duration_buckets.size() + 1> duration_counts_{};
     double duration_sum_seconds_ = 0;
 };
@@ -119,8 +78,7 @@ using platform::ProcessStats;
 // What the exposition shows besides the counters.
 struct Gauges {
     std::uint64_t registered_nodes = 0;
-    std::uint64_t connections_waiting =
-        0;  // not registered: waiting for (or being answered) a request
+    std::uint64_t connections_waiting = 0;  // not registered: waiting for (or being answered) a request
     std::uint64_t connections_registered = 0;  // holding a registration
     std::uint64_t metrics_connections = 0;     // open on the metrics listener
 };

@@ -81,8 +81,8 @@ void MetricsListener::shutdown() {
     std::error_code ignored;
     acceptor_.close(ignored);
     deadline_timer_.stop();
-    while (Admission::Entry* oldest = admission_.oldest()) {
-        drop(static_cast<Connection&>(*oldest));
+    while (Connection* oldest = admission_.oldest()) {
+        drop(*oldest);
     }
 }
 
@@ -116,7 +116,7 @@ void MetricsListener::on_accepted(Socket socket) {
             break;
         case Admission::Verdict::shed_oldest:
             metrics_.http(HttpEvent::refused);
-            drop(static_cast<Connection&>(*admission_.oldest()));
+            drop(*admission_.oldest());
             break;
         case Admission::Verdict::refuse_per_address:
         case Admission::Verdict::refuse_full:

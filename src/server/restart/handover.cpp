@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "platform/platform.hpp"
+#include "server/core/connection.hpp"
 #include "server/restart/handover_state.hpp"
 
 #ifdef EPMDX_HAVE_SYSTEMD
@@ -155,11 +156,6 @@ int seal_state(std::string_view blob, std::string& error) {
 
 std::optional<std::vector<std::uint8_t>> read_sealed_state(int fd, std::string& error) {
     return platform::read_sealed_bytes(fd, handover_max_bytes, error);
-}
-
-std::uint64_t socket_inode(int fd) {
-    struct stat status {};
-    return ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_ino) : 0;
 }
 
 RegistrationSocket check_registration_socket(int fd) {

@@ -62,8 +62,6 @@ struct RegistrationSocket {
     std::string problem;  // empty if usable
 };
 RegistrationSocket check_registration_socket(int fd);
-// fstat(fd).st_ino: the same in every process holding the socket.
-std::uint64_t socket_inode(int fd);
 
 // The binary to re-execute on SIGHUP, fixed at start: the path /proc/self/exe resolves to then
 // (an upgrade replaces that file) and the arguments the process was started with.
