@@ -15,8 +15,6 @@
 #include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <exception>
 #include <functional>
