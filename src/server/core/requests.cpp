@@ -287,8 +287,8 @@ void Server::hold_registration(std::unique_ptr<Connection> conn, std::string nam
                     log_.printf(1, "unregistering '%s', port %d", name.c_str(), node->info.port);
                     // Handed over, the node stays registered with the next process.
                     if (phase_ != Phase::handed_over) {
-                        note_unregistered(*node, phase_ == Phase::stopped ? "shutdown"
-                                                                          : "connection_closed");
+                        note_unregistered(
+                            *node, phase_ == Phase::stopped ? "shutdown" : "connection_closed");
                     }
                     registry_.remove(name);
                     log_node_table();

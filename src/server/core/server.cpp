@@ -68,8 +68,8 @@ std::size_t send_without_waiting(int fd, std::string_view head, std::string_view
     return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 
-Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log,
-               Observer& observer, std::vector<Acceptor> acceptors, std::size_t max_connections)
+Server::Server(asio::io_context& io, const DaemonOptions& options, Logger& log, Observer& observer,
+               std::vector<Acceptor> acceptors, std::size_t max_connections)
     : io_(io),
       options_(options),
       log_(log),

@@ -19,11 +19,11 @@
 #include "server/core/listeners.hpp"
 #include "server/core/log.hpp"
 #include "server/core/server.hpp"
-#include "server/observe/observability.hpp"
-#include "server/restart/restarter.hpp"
 #include "server/observe/metrics_listener.hpp"
+#include "server/observe/observability.hpp"
 #include "server/restart/handover.hpp"
 #include "server/restart/handover_state.hpp"
+#include "server/restart/restarter.hpp"
 
 namespace epmdx::server {
 namespace {
@@ -270,8 +270,7 @@ int run_daemon(const DaemonOptions& options) {
                options.port, max_connections, descriptor_limit);
 
     Observability observability(io, options, log.uses_syslog(), std::move(metrics_acceptor));
-    Server server(io, options, log, observability, std::move(listeners.acceptors),
-                  max_connections);
+    Server server(io, options, log, observability, std::move(listeners.acceptors), max_connections);
     observability.read_counts_from([&server] { return server.counts(); });
     Restarter restarter(io, options, log, server);
     server.add_static_entries(std::move(static_file.nodes));

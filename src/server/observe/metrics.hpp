@@ -3,9 +3,9 @@
 //
 // Counted from the core's Observer calls (observability.hpp): a connection refused or closed
 // and why, a request answered (its type, its outcome, and how long it took from accept to
-// reply). How many nodes are registered is not counted here: the registry knows. Everything here is plain integers on the
-// event loop's one thread: the metrics listener renders on the same thread, so nothing needs a
-// lock or an atomic, and an event costs a few increments.
+// reply). How many nodes are registered is not counted here: the registry knows. Everything here is
+// plain integers on the event loop's one thread: the metrics listener renders on the same thread,
+// so nothing needs a lock or an atomic, and an event costs a few increments.
 #pragma once
 
 #include <array>
@@ -78,7 +78,8 @@ using platform::ProcessStats;
 // What the exposition shows besides the counters.
 struct Gauges {
     std::uint64_t registered_nodes = 0;
-    std::uint64_t connections_waiting = 0;  // not registered: waiting for (or being answered) a request
+    std::uint64_t connections_waiting =
+        0;  // not registered: waiting for (or being answered) a request
     std::uint64_t connections_registered = 0;  // holding a registration
     std::uint64_t metrics_connections = 0;     // open on the metrics listener
 };
