@@ -118,16 +118,19 @@ declare -A binary=([otp]=$otp [epmdx]=$epmdx [observed]=$epmdx [floor]=$floor)
 metrics_port=$("$loadgen" free-port) || die "load generator failed"
 # start DAEMON: starts it on its port (again, after a restart) and sets pid[DAEMON].
 start() {
-  local d=$1
+  local d=$1 own=()
+  # The benchmark asks NAMES in a loop from one address; epmdx's listing rate (on by default)
+  # would refuse most of them, and OTP's epmd has none: measure serving, not limiting.
+  [[ $d == otp ]] || own=(-listing_rate 0)
   if [[ $d == floor ]]; then
     "$floor" --port "${port[$d]}" --names-nodes "$names_nodes" --names-prefix "$names_prefix" \
       >>"$work/$d.log" 2>&1 &
   elif [[ $d == observed ]]; then
     "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
-      -metrics "$metrics_port" -log_events >>"$work/$d.log" 2>&1 &
+      "${own[@]}" -metrics "$metrics_port" -log_events >>"$work/$d.log" 2>&1 &
   else
     "${binary[$d]}" -port "${port[$d]}" -address 127.0.0.1 -relaxed_command_check \
-      >>"$work/$d.log" 2>&1 &
+      "${own[@]}" >>"$work/$d.log" 2>&1 &
   fi
   pid[$d]=$!
   # A daemon that finds its port taken exits quietly: make sure the one answering is ours.
@@ -274,7 +277,7 @@ data="$work/lookups.dat"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), measuring took $elapsed s"
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r), RLIMIT_NOFILE soft $(ulimit -Sn) / hard $(ulimit -Hn)"
   echo "- other load: the CPUs were $busy_before % busy in the second before the run and $busy_after % in the second after it (servers idle); load average $load_before before, $load_after after"
-  echo "- servers, side by side on 127.0.0.1: OTP \`$otp\` and epmdx \`$epmdx\` (both \`-address 127.0.0.1 -relaxed_command_check\`), and the kernel floor \`$floor\` (a bare epoll loop that answers with canned replies of the same size: what the kernel alone costs)"
+  echo "- servers, side by side on 127.0.0.1: OTP \`$otp\` and epmdx \`$epmdx\` (both \`-address 127.0.0.1 -relaxed_command_check\`, epmdx also \`-listing_rate 0\`), and the kernel floor \`$floor\` (a bare epoll loop that answers with canned replies of the same size: what the kernel alone costs)"
   echo "- mode: $mode; every rate is the median of $reps phase(s) of ${duration} s (after a 0.3 s warm-up), 16 one-shot connections in flight unless said otherwise; p50/p99 over all phases. The servers take turns: round i measures each once, in an order that rotates from round to round. A ratio is the median of the per-round ratios, with their range (min–max) in parentheses"
   echo
   awk -v points="${points[*]}" -v sweep="${sweep[*]}" -v mid="$mid" -v names_nodes="$names_nodes" \
