@@ -62,7 +62,7 @@ if [[ ! -x $loadgen || ! -x $floor || ! -x $epmdx ]]; then
 fi
 [[ -x $otp ]] || die "OTP's epmd not found at $otp (apt-get install erlang-base)"
 
-# ---- Scale: the full run takes about five minutes, the smoke run well under one ------------
+# ---- Scale: the full run takes five to six minutes, the smoke run well under one ----------
 # variance_runs: how many times the 1-node lookup comparison is run in all (the extra runs come
 # at the end, each with fresh registrations), to show the run-to-run spread.
 if ((smoke)); then

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -52,7 +53,12 @@ struct Connection : AdmissionEntry<Connection> {
     }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
-    ~Connection() { admission.close(*this); }
+    ~Connection() {
+        if (adopted_fd >= 0) {
+            ::close(adopted_fd);  // never given to socket, which would have closed it
+        }
+        admission.close(*this);
+    }
 
     Admission& admission;
     Socket socket;
