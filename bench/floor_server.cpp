@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // epmdx-floor: the kernel floor of the benchmark. A bare single-threaded epoll loop on loopback
 // that answers PORT_PLEASE2 and NAMES with replies of the same size as a real daemon's, but
-// looks nothing up, keeps no registrations and checks nothing else. Whatever a daemon does
-// beyond this loop's system calls is the daemon's own cost; see bench/README.md.
+// looks nothing up, keeps no node table and checks nothing else. Whatever a daemon does beyond
+// this loop's system calls is the daemon's own cost; see bench/README.md.
 //
 //   epmdx-floor --port P [--names-nodes N --names-prefix S]
 //
@@ -10,7 +10,9 @@
 // type 'M', protocol 0, versions 6..5, no extra): the reply a daemon sends for the benchmark's
 // nodes, byte count for byte count. NAMES is answered with the list a daemon would send after the
 // load generator registered N nodes named S0, S1, ... (ports 20000 + i), built once at start.
-// Anything else is closed unanswered.
+// ALIVE2 is answered with a canned success (ALIVE2_X_RESP, creation 1) and its connection held
+// until the peer closes it, as a registration is: the least a daemon does for one. Anything else
+// is closed unanswered.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -57,11 +59,13 @@ std::string names_reply(std::uint16_t own_port, std::size_t nodes, const std::st
     return reply;
 }
 
-// A connection whose request was not complete when it was accepted (or whose reply did not fit in
-// the socket buffer): the slow path, which the benchmark's loopback clients hardly ever take.
+// A connection in the epoll set: its request was not complete when it was accepted (or its reply
+// did not fit in the socket buffer), the slow path, which the benchmark's loopback clients hardly
+// ever take; or it holds a registration, and any event on it is the peer closing it.
 struct Waiting {
     std::string in;
     std::string out;
+    bool held = false;
 };
 
 class FloorServer {
@@ -119,19 +123,20 @@ class FloorServer {
             }
             const ssize_t n = ::recv(fd, buffer_.data(), buffer_.size(), 0);
             if (n > 0) {
-                serve(fd, std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+                serve(fd, std::string_view(buffer_.data(), static_cast<std::size_t>(n)), false);
             } else if (n < 0 && errno == EAGAIN) {
-                park(fd, {});
+                park(fd, {}, false);
             } else {
                 ::close(fd);
             }
         }
     }
 
-    // Answers a request that is complete, parks one that is not, closes anything else.
-    void serve(int fd, std::string_view in) {
+    // Answers a request that is complete, parks one that is not, closes anything else. watched:
+    // fd is in the epoll set already (waiting for read).
+    void serve(int fd, std::string_view in, bool watched) {
         if (in.size() < 2) {
-            park(fd, in);
+            park(fd, in, watched);
             return;
         }
         const std::size_t length =
@@ -141,7 +146,7 @@ class FloorServer {
             return;
         }
         if (in.size() < length + 2) {
-            park(fd, in);
+            park(fd, in, watched);
             return;
         }
         const char type = in[2];
@@ -151,36 +156,62 @@ class FloorServer {
             put16(reply_, name_length);
             reply_.append(in.substr(3, name_length));
             put16(reply_, 0);
-            send_reply(fd, reply_);
+            send_reply(fd, reply_, watched);
         } else if (type == 'n' && length == 1) {
-            send_reply(fd, names_);
+            send_reply(fd, names_, watched);
+        } else if (type == 'x') {
+            hold(fd, watched);
         } else {
             ::close(fd);
         }
     }
 
-    void send_reply(int fd, std::string_view reply) {
+    void send_reply(int fd, std::string_view reply, bool watched) {
         const ssize_t sent = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
         if (sent >= 0 && static_cast<std::size_t>(sent) < reply.size()) {
             Waiting& w = waiting(fd);
             w.in.clear();
             w.out.assign(reply.substr(static_cast<std::size_t>(sent)));
-            watch(fd, EPOLLOUT, EPOLL_CTL_ADD);
+            watch(fd, EPOLLOUT, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
             return;
         }
         ::close(fd);
     }
 
-    void park(int fd, std::string_view in) {
+    // An ALIVE2: the 6-byte reply fits in any socket buffer; then the connection stays open until
+    // the peer closes it (an event on it), waiting for read like a parked one.
+    void hold(int fd, bool watched) {
+        static constexpr std::array<char, 6> registered{'v', 0, 0, 0, 0, 1};
+        if (::send(fd, registered.data(), registered.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(registered.size())) {
+            ::close(fd);
+            return;
+        }
+        Waiting& w = waiting(fd);
+        w.in.clear();
+        w.held = true;
+        if (!watched) {
+            watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+        }
+    }
+
+    void park(int fd, std::string_view in, bool watched) {
         Waiting& w = waiting(fd);
         w.in.assign(in);
         w.out.clear();
-        watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+        if (!watched) {
+            watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+        }
     }
 
-    // A parked connection is readable or writable again.
+    // A connection in the epoll set is readable or writable again.
     void resume(int fd) {
         Waiting& w = waiting(fd);
+        if (w.held) {
+            w.held = false;
+            ::close(fd);  // the peer closed it (or sent something): the registration ends
+            return;
+        }
         if (!w.out.empty()) {
             const ssize_t sent = ::send(fd, w.out.data(), w.out.size(), MSG_NOSIGNAL);
             if (sent < 0 && errno == EAGAIN) {
@@ -205,8 +236,7 @@ class FloorServer {
         std::string in = std::move(w.in);
         w.in.clear();
         in.append(buffer_.data(), static_cast<std::size_t>(n));
-        ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
-        serve(fd, in);
+        serve(fd, in, true);
     }
 
     Waiting& waiting(int fd) {

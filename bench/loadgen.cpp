@@ -3,13 +3,16 @@
 // loopback and prints the result as one line of key=value pairs (bench/run.sh parses them).
 //
 //   epmdx-loadgen SCENARIO --port P [options]
-//   scenarios: lookups names churn capacity flood restart-lookups reexec ping free-port
+//   scenarios: lookups names churn storm capacity flood restart-lookups reexec ping free-port
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <csignal>
@@ -23,6 +26,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 #include <utility>
@@ -320,7 +324,7 @@ void measure_interleaved(const Args& args, std::vector<Target>& targets) {
 }
 
 // The median rate of a target's phases and the p50/p99 latency over all of them.
-void add_rates(const Args& args, Line& line, Target& target) {
+void add_phase_rates(Line& line, Target& target) {
     std::string rate_list;
     for (const double rate : target.rates) {
         rate_list += rate_list.empty() ? "" : ",";
@@ -328,15 +332,20 @@ void add_rates(const Args& args, Line& line, Target& target) {
     }
     std::vector<double> sorted = target.rates;
     std::sort(sorted.begin(), sorted.end());
-    line.add("status", "ok")
-        .add("rate", fixed(sorted[sorted.size() / 2], 0))
+    line.add("rate", fixed(sorted[sorted.size() / 2], 0))
         .add("rates", rate_list)
         .add("p50_us", percentile(target.micros, 0.50))
         .add("p99_us", percentile(target.micros, 0.99))
         .add("ok", target.ok)
         .add("failed", target.failed)
-        .add("reps", target.rates.size())
-        .add("concurrency", args.count("concurrency", 16))
+        .add("reps", target.rates.size());
+}
+
+// A timed scenario's result: its phases' rates, and what they kept in flight for how long.
+void add_rates(const Args& args, Line& line, Target& target) {
+    line.add("status", "ok");
+    add_phase_rates(line, target);
+    line.add("concurrency", args.count("concurrency", 16))
         .add("duration_s", args.number("duration", 3));
 }
 
@@ -529,6 +538,210 @@ int scenario_churn(const Args& args) {
         Line line;
         line.add("port", target.port).add("scenario", "churn");
         add_rates(args, line, target);
+    }
+    return 0;
+}
+
+// ---- Registration storm ----------------------------------------------------------------------
+
+// Opens count connections spread over the endpoint's sources, in batches that the server has
+// time to accept (a full accept queue drops connection attempts, which are retried only a second
+// later), and keeps those that are connected and not closed by the server.
+std::vector<int> open_connected(const Endpoint& endpoint, std::size_t count) {
+    constexpr std::size_t batch = 500;
+    std::vector<int> fds = open_idle_connections(endpoint, count);
+    std::vector<int> connected;
+    connected.reserve(fds.size());
+    for (std::size_t first = 0; first < fds.size(); first += batch) {
+        const std::size_t n = std::min(batch, fds.size() - first);
+        std::vector<pollfd> polls(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            polls[i] = pollfd{fds[first + i], POLLOUT, 0};
+        }
+        // Every connect has finished (or failed) within a few retries.
+        const Clock::time_point give_up = Clock::now() + std::chrono::seconds(10);
+        std::size_t pending = n;
+        while (pending > 0 && Clock::now() < give_up) {
+            ::poll(polls.data(), polls.size(), 100);
+            pending = static_cast<std::size_t>(std::count_if(
+                polls.begin(), polls.end(), [](const pollfd& p) { return p.revents == 0; }));
+        }
+        for (const pollfd& p : polls) {
+            if (p.revents == POLLOUT) {
+                connected.push_back(p.fd);
+            } else {
+                ::close(p.fd);
+            }
+        }
+        std::this_thread::sleep_for(milliseconds(10));
+    }
+    // Let the server accept the last batch and close what it will not hold.
+    std::this_thread::sleep_for(milliseconds(200));
+    std::erase_if(connected, [](int fd) {
+        pollfd p{fd, POLLIN | POLLRDHUP, 0};
+        if (::poll(&p, 1, 0) == 0) {
+            return false;
+        }
+        ::close(fd);
+        return true;
+    });
+    return connected;
+}
+
+struct Storm {
+    Registrations regs;
+    std::size_t failed = 0;  // connections refused, closed or not answered
+    std::vector<std::uint32_t> micros;
+};
+
+// A registration storm: count connections opened beforehand (untimed), then an ALIVE2 on every
+// one of them at once, and the replies read as they come. The clock runs from the first send to
+// the last reply.
+void storm(const Endpoint& endpoint, const std::string& prefix, std::size_t count,
+           milliseconds timeout, Storm& out) {
+    std::vector<int> fds = open_connected(endpoint, count);
+    out.failed = count - fds.size();
+    std::vector<std::string> requests;
+    requests.reserve(fds.size());
+    const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        requests.push_back(alive2_request(prefix + std::to_string(i), 20000 + i % 40000));
+        // Edge-triggered: one wake-up for the reply, none for the registration held after it.
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+        event.data.u64 = i;
+        ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fds[i], &event);
+    }
+    std::vector<Clock::time_point> sent(fds.size());
+    std::vector<std::uint8_t> done(fds.size(), 0);
+    std::size_t open = fds.size();
+    std::array<epoll_event, 512> events{};
+    std::array<char, 64> reply{};
+    // Reads what replies are in; wait_ms: how long to wait for the first.
+    const auto collect = [&](int wait_ms) {
+        const int n = ::epoll_wait(epoll_fd, events.data(), events.size(), wait_ms);
+        for (int e = 0; e < n; ++e) {
+            const std::size_t i = events[e].data.u64;
+            if (done[i] != 0) {
+                continue;
+            }
+            const ssize_t got = ::recv(fds[i], reply.data(), reply.size(), MSG_DONTWAIT);
+            if (got < 0 && errno == EAGAIN) {
+                continue;
+            }
+            done[i] = 1;
+            --open;
+            // The 6-byte reply comes in one segment on loopback.
+            if (got > 0 && registered({reply.data(), static_cast<std::size_t>(got)})) {
+                out.micros.push_back(static_cast<std::uint32_t>(
+                    duration_cast<microseconds>(Clock::now() - sent[i]).count()));
+                out.regs.fds.push_back(fds[i]);
+                out.regs.names.push_back(prefix + std::to_string(i));
+            } else {
+                ++out.failed;
+                ::close(fds[i]);
+            }
+        }
+    };
+    const Clock::time_point begin = Clock::now();
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        sent[i] = Clock::now();
+        const std::string& request = requests[i];
+        if (::send(fds[i], request.data(), request.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+            static_cast<ssize_t>(request.size())) {
+            done[i] = 1;
+            --open;
+            ++out.failed;
+            ::close(fds[i]);
+        }
+        if (i % 256 == 255) {
+            collect(0);
+        }
+    }
+    const Clock::time_point give_up = Clock::now() + timeout;
+    while (open > 0 && Clock::now() < give_up) {
+        collect(10);
+    }
+    out.regs.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (done[i] == 0) {
+            ++out.failed;
+            ::close(fds[i]);
+        }
+    }
+    out.regs.failure = open > 0 ? "timeout" : out.failed > 0 ? "closed" : "none";
+    ::close(epoll_fd);
+}
+
+// Waits until a daemon lists none of names (their connections closed, it has unregistered
+// them), at most timeout.
+void wait_unregistered(const Endpoint& endpoint, const std::vector<std::string>& names,
+                       milliseconds timeout) {
+    const Clock::time_point give_up = Clock::now() + timeout;
+    while (Clock::now() < give_up &&
+           count_listed(fetch_names(endpoint, milliseconds(2000)), names) != 0) {
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+}
+
+// --nodes ALIVE2 at once on each daemon of --port and each floor of --floor-port, --reps rounds
+// taking turns as the timed scenarios do; the connections come from --sources consecutive
+// addresses from --from (the daemon caps the connections that have not registered yet per
+// source). A rate: registrations answered / seconds from the first ALIVE2 to the last reply.
+int scenario_storm(const Args& args) {
+    std::vector<Target> targets = targets_from(args);
+    const std::size_t nodes = args.count("nodes", 10000);
+    const std::size_t reps = std::max<std::size_t>(1, args.count("reps", 3));
+    const milliseconds timeout(args.count("timeout-ms", 30000));
+    const std::string prefix = args.text("prefix", default_prefix());
+    in_addr source{};
+    const std::string from = args.text("from", "127.2.0.1");
+    if (::inet_pton(AF_INET, from.c_str(), &source) != 1) {
+        throw std::invalid_argument("bad --from " + from);
+    }
+    std::vector<std::size_t> fewest(targets.size(), nodes);  // registered in the worst round
+    std::vector<std::string> why(targets.size(), "none");
+    for (Target& target : targets) {
+        target.endpoint.source = source;
+        target.endpoint.sources = static_cast<std::uint32_t>(args.count("sources", 100));
+    }
+    for (std::size_t round = 0; round < reps; ++round) {
+        for (std::size_t k = 0; k < targets.size(); ++k) {
+            const std::size_t t = (round + k) % targets.size();
+            Target& target = targets[t];
+            Storm result;
+            storm(target.endpoint, prefix + std::to_string(round) + "_", nodes, timeout, result);
+            const std::size_t held = result.regs.fds.size();
+            target.rates.push_back(static_cast<double>(held) / result.regs.seconds);
+            target.ok += held;
+            target.failed += result.failed;
+            target.micros.insert(target.micros.end(), result.micros.begin(), result.micros.end());
+            if (held < fewest[t]) {
+                fewest[t] = held;
+                why[t] = result.regs.failure;
+            }
+            close_all(result.regs.fds);
+            if (!target.floor) {
+                wait_unregistered(target.endpoint, result.regs.names, milliseconds(10000));
+            }
+            // Let the server finish closing before the next one is measured.
+            std::this_thread::sleep_for(milliseconds(100));
+        }
+    }
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+        Line line;
+        line.add("port", targets[t].port)
+            .add("scenario", "storm")
+            .add("floor", targets[t].floor ? "yes" : "no")
+            .add("nodes", nodes)
+            .add("held", fewest[t])
+            // Not every ALIVE2 was answered: the rate is that of a smaller storm.
+            .add("status", fewest[t] < nodes ? "partial" : "ok")
+            .add("why", why[t]);
+        add_phase_rates(line, targets[t]);
     }
     return 0;
 }
@@ -820,9 +1033,10 @@ int scenario_free_port() {
 
 int run(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: epmdx-loadgen "
-                     "lookups|names|churn|capacity|flood|restart-lookups|reexec|ping|free-port "
-                     "--port P [--nodes N] [--concurrency C] [--duration S] [--reps R] ...\n";
+        std::cerr
+            << "usage: epmdx-loadgen "
+               "lookups|names|churn|storm|capacity|flood|restart-lookups|reexec|ping|free-port "
+               "--port P [--nodes N] [--concurrency C] [--duration S] [--reps R] ...\n";
         return 2;
     }
     const std::string scenario = argv[1];
@@ -833,6 +1047,9 @@ int run(int argc, char** argv) {
     }
     if (scenario == "churn") {
         return scenario_churn(args);
+    }
+    if (scenario == "storm") {
+        return scenario_storm(args);
     }
     if (scenario == "capacity") {
         return scenario_capacity(args, own_fd_limit);

@@ -3,7 +3,7 @@
 # per server and load-generator run) into the report's tables, and writes the plot's data file.
 # One awk process: the report is formatted without a fork per cell, which matters on a busy
 # machine. Variables (-v): points, sweep (space-separated), mid, names_nodes, flood_nodes,
-# flood_connections, variance_runs, reexec_nodes, plot_data (path).
+# flood_connections, variance_runs, reexec_nodes, storm_nodes, plot_data (path).
 
 {
     for (i = 1; i <= NF; i++) {
@@ -91,6 +91,16 @@ function timed_row(label, k) {
     row(label, rate_cell("otp", k), rate_cell("epmdx", k), rate_cell("floor", k),
         paired_cell("epmdx", "otp", k), paired_cell("epmdx", "floor", k), paired_cell("otp", "floor", k))
 }
+# A registration storm (bench/epmdx-loadgen storm): a server that did not answer every ALIVE2 in
+# some round shows how many it registered in its worst one, and its rate for those.
+function storm_cell(d, k) {
+    k = "storm"
+    if (f(d, k, "status") == "partial") {
+        return "registered " group(f(d, k, "held")) " of " group(storm_nodes) " (the rest: " \
+               f(d, k, "why") "), " group(f(d, k, "rate")) "/s"
+    }
+    return rate_cell(d, k)
+}
 function held_cell(d) {
     return group(f(d, "capacity", "held")) " (listed " group(f(d, "capacity", "listed")) \
            ", found " group(f(d, "capacity", "found")) ")"
@@ -170,6 +180,9 @@ END {
     timed_row("NAMES/s, " group(names_nodes) " nodes", "names")
     row("registration churn/s", rate_cell("otp", "churn"), rate_cell("epmdx", "churn"), "—",
         paired_cell("epmdx", "otp", "churn"), "", "")
+    row("registrations/s in a storm of " group(storm_nodes) " ALIVE2 at once", storm_cell("otp"),
+        storm_cell("epmdx"), storm_cell("floor"), paired_cell("epmdx", "otp", "storm"),
+        paired_cell("epmdx", "floor", "storm"), paired_cell("otp", "floor", "storm"))
     row("registrations held (target " group(f("epmdx", "capacity", "target")) ")", held_cell("otp"),
         held_cell("epmdx"), "—", ratio(f("epmdx", "capacity", "held"), f("otp", "capacity", "held")), "", "")
     row("resident memory per registration", group(f("otp", "capacity", "bytes_per_registration")) " B",
@@ -220,6 +233,9 @@ END {
     print "| NAMES/s at " group(names_nodes) " nodes >= 5x OTP | " times(r) " | " at_least(r, 5) " |"
     r = paired_median("epmdx", "otp", "lookups,1")
     print "| lookups/s at 1 node >= 0.95x OTP | " times(r) " | " at_least(r, 0.95) " |"
+    r = paired_median("epmdx", "floor", "storm")
+    print "| registrations/s in a storm of " group(storm_nodes) ": epmdx >= 0.9x the floor | " times(r) \
+          (r != "n/a" && lo != hi ? sprintf(" (range %.2f–%.2f)", lo, hi) : "") " | " at_least(r, 0.9) " |"
     r = "n/a"
     if (ok("epmdx", "lookups," top) && ok("epmdx", "lookups,1")) {
         r = f("epmdx", "lookups," top, "rate") / f("epmdx", "lookups,1", "rate")
@@ -295,6 +311,10 @@ END {
     readme_timed("NAMES/s, " group(names_nodes) " nodes", "names", 0)
     readme_row("registration churn/s", readme_rate("otp", "churn", 0), readme_rate("epmdx", "churn", 0),
                short(paired_median("epmdx", "otp", "churn")), "")
+    readme_row("registrations/s in a storm of " group(storm_nodes) " ALIVE2 at once",
+               f("otp", "storm", "status") == "partial" ? "cannot (registers " group(f("otp", "storm", "held")) ")" : readme_rate("otp", "storm", 0),
+               readme_rate("epmdx", "storm", 0), short(paired_median("epmdx", "otp", "storm")),
+               short(paired_median("epmdx", "floor", "storm")))
     readme_row("registrations held (all listed and found)", readme_held("otp"), readme_held("epmdx"),
                short(ratio(f("epmdx", "capacity", "held"), f("otp", "capacity", "held"))), "")
     readme_row("resident memory per registration", group(f("otp", "capacity", "bytes_per_registration")) " B",

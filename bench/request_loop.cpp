@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "request_loop.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -19,8 +20,9 @@ std::uint64_t event_key(std::uint32_t index, std::uint32_t generation) {
     return (static_cast<std::uint64_t>(generation) << 32) | index;
 }
 
-// Returns a socket whose connect is under way or done, or -1 if it failed at once.
-int start_connect(const Endpoint& endpoint) {
+// Returns a socket whose connect is under way or done, or -1 if it failed at once. index: which
+// connection of the endpoint's it is (which source it binds to).
+int start_connect(const Endpoint& endpoint, std::uint32_t index) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
@@ -32,7 +34,8 @@ int start_connect(const Endpoint& endpoint) {
         ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         sockaddr_in local{};
         local.sin_family = AF_INET;
-        local.sin_addr = *endpoint.source;
+        local.sin_addr.s_addr = htonl(ntohl(endpoint.source->s_addr) +
+                                      index % std::max<std::uint32_t>(endpoint.sources, 1));
         if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
             ::close(fd);
             return -1;
@@ -124,7 +127,7 @@ bool RequestLoop::start(std::uint32_t index) {
     Slot& slot = slots_[index];
     slot.reply.clear();
     slot.started = Clock::now();
-    slot.fd = start_connect(endpoint_);
+    slot.fd = start_connect(endpoint_, connections_++);
     if (slot.fd < 0) {
         finish(index, Status::closed);
         return false;
@@ -252,7 +255,7 @@ std::vector<int> open_idle_connections(const Endpoint& endpoint, std::size_t cou
     std::vector<int> fds;
     fds.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-        const int fd = start_connect(endpoint);
+        const int fd = start_connect(endpoint, static_cast<std::uint32_t>(i));
         if (fd >= 0) {
             fds.push_back(fd);
         }

@@ -22,6 +22,9 @@ struct Endpoint {
     sockaddr_in target{};
     // Local address to bind before connect (to pose as another source), if any.
     std::optional<in_addr> source;
+    // With source: connection k binds to source + k % sources (consecutive addresses), to spread
+    // many connections over several sources.
+    std::uint32_t sources = 1;
 };
 
 struct Request {
@@ -86,6 +89,7 @@ class RequestLoop {
     std::vector<std::uint32_t> free_slots_;
     const std::function<void(const Response&)>* done_ = nullptr;
     std::vector<char> read_buffer_;
+    std::uint32_t connections_ = 0;  // opened, for Endpoint::sources
 };
 
 // Opens count connections without sending anything and without waiting for them to be

@@ -62,17 +62,17 @@ if [[ ! -x $loadgen || ! -x $floor || ! -x $epmdx ]]; then
 fi
 [[ -x $otp ]] || die "OTP's epmd not found at $otp (apt-get install erlang-base)"
 
-# ---- Scale: the full run takes about five minutes, the smoke run well under one ------------
+# ---- Scale: the full run takes five to six minutes, the smoke run well under one ----------
 # variance_runs: how many times the 1-node lookup comparison is run in all (the extra runs come
 # at the end, each with fresh registrations), to show the run-to-run spread.
 if ((smoke)); then
   duration=0.3 reps=1 points=(1 100 1200) names_nodes=200 capacity_target=2000
   flood_connections=2000 flood_nodes=10 flood_duration=0.3 variance_runs=2
-  restart_duration=4 reexec_nodes=1000 reexec_window=1
+  restart_duration=4 reexec_nodes=1000 reexec_window=1 storm_nodes=500
 else
   duration=1 reps=7 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100 flood_duration=2 variance_runs=3
-  restart_duration=6 reexec_nodes=10000 reexec_window=2
+  restart_duration=6 reexec_nodes=10000 reexec_window=2 storm_nodes=10000
 fi
 [[ -z $rounds ]] || reps=$rounds
 ((reps >= 1)) || die "--rounds must be at least 1"
@@ -204,6 +204,8 @@ for c in "${sweep[@]}"; do
 done
 measure names "${daemons[@]}" floor -- names --nodes "$names_nodes" --prefix "$names_prefix" "${timed[@]}"
 measure churn "${daemons[@]}" -- churn "${timed[@]}"
+# storm_nodes ALIVE2 at once, one storm per server and round (they take turns).
+measure storm "${daemons[@]}" floor -- storm --nodes "$storm_nodes" --reps "$reps"
 for d in "${daemons[@]}"; do
   measure flood "$d" -- flood --nodes "$flood_nodes" --flood "$flood_connections" --duration "$flood_duration"
 done
@@ -284,6 +286,7 @@ data="$work/lookups.dat"
     -v flood_nodes="$flood_nodes" -v flood_connections="$flood_connections" \
     -v variance_runs="$variance_runs" -v observed_points="${observed_points[*]}" \
     -v scrapes="$scrapes" -v events="$events" -v reexec_nodes="$reexec_nodes" \
+    -v storm_nodes="$storm_nodes" \
     -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
     die "report.awk failed"
   echo

@@ -250,6 +250,21 @@ TEST(EpmdxRestart, RegistrationsEndingRightAfterATakeOverAreNoticed) {
     }));
 }
 
+// Until its wait starts, a restored registration's socket is not with the event loop yet: a STOP
+// for it then (the oldest is watched last) must still close its connection and unlist it.
+TEST(EpmdxRestart, StoppingARestoredRegistrationBeforeItsWaitStartsClosesIt) {
+    Daemon d = Daemon::start(DaemonKind::epmdx, {"-relaxed_command_check"});
+    Nodes nodes = register_nodes(d.port(), 10000);
+    d.process().signal(SIGHUP);
+    // Sent while the daemon re-executes: it waits in the listener's backlog, and the new image
+    // takes it between its first chunks of restored waits.
+    std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(round_trip(d.port(), stop_request(nodes.names[0]), 10s), "STOPPED") << d.log();
+    EXPECT_FALSE(still_open(nodes.held[0].conn.fd(), 2000ms));
+    EXPECT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(10000))) << d.log();
+    EXPECT_EQ(names_count(d.port()), 9999U);
+}
+
 TEST(EpmdxRestart, KillNineLeavesNothingStale) {
     Daemon d = Daemon::start(DaemonKind::epmdx);
     const std::uint16_t port = d.port();

@@ -14,11 +14,16 @@
 //       registry names it as the holder of the node.
 //   registered -> unregistered -> closed: its peer closed or sent a byte, STOP named the node,
 //       a new ALIVE2 for the name found the peer gone, or KILL / shutdown.
+//   adopted (taken back from the previous process) -> registered: no Asio socket at first, only
+//       its descriptor (adopted_fd), until the event loop gets to it (Server::watch_restored);
+//       meanwhile it is registered like any other, through registration_fd and
+//       close_registration.
 // Server::on_accepted, serve, carry_out, handle_alive2 and hold_registration walk through these
 // states in that order.
 #pragma once
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -40,15 +45,34 @@ struct Connection : AdmissionEntry<Connection> {
         : admission(admission), socket(std::move(socket)), accepted(accepted) {
         admission.open(*this, peer, accepted);
     }
+    // An adopted registration's connection: fd goes to socket later (adopted_fd).
+    Connection(Admission& admission, asio::io_context& io, int fd, const asio::ip::address& peer,
+               Clock::time_point accepted)
+        : admission(admission), socket(io), accepted(accepted), adopted_fd(fd) {
+        admission.open(*this, peer, accepted);
+    }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
-    ~Connection() { admission.close(*this); }
+    ~Connection() {
+        if (adopted_fd >= 0) {
+            ::close(adopted_fd);  // never given to socket, which would have closed it
+        }
+        admission.close(*this);
+    }
 
     Admission& admission;
     Socket socket;
     Clock::time_point accepted;  // where its request's service time is counted from
     // Set once it holds a registration: what identifies its socket to the next process.
     std::uint64_t socket_inode = 0;
+    // An adopted registration's descriptor, until it is assigned to socket; -1 otherwise.
+    int adopted_fd = -1;
+
+    // The descriptor holding its registration, assigned to socket or not; -1 once closed.
+    int registration_fd() { return socket.is_open() ? socket.native_handle() : adopted_fd; }
+    // Closes that descriptor. A wait on the socket then completes with operation_aborted, and
+    // one started later fails at once.
+    void close_registration();
 };
 
 // The peer (or local) address in a sockaddr from accept or getsockname().

@@ -310,15 +310,14 @@ bool Server::drop_if_peer_gone(const Registry::ActiveNode& holder) {
     // The holder's peer may have closed (or sent a byte) in the same event-loop round: its
     // readiness has not been handled yet, but it is already gone as far as the rules go.
     Connection& conn = *holder.holder;
-    if (!peer_gone(conn.socket.native_handle())) {
+    if (!peer_gone(conn.registration_fd())) {
         return false;
     }
     const std::string name = holder.info.name;
     log_.printf(1, "unregistering %s: its connection has already ended", name.c_str());
     note_unregistered(holder, "connection_closed");
     registry_.remove(name);
-    std::error_code ignored;
-    conn.socket.close(ignored);  // its wait completes with operation_aborted
+    conn.close_registration();
     return true;
 }
 
@@ -374,8 +373,7 @@ std::optional<Server::Answer> Server::handle_stop(const wire::StopRequest& reque
     Connection& holder = *node->holder;
     note_unregistered(*node, "stop");
     registry_.remove(request.name);
-    std::error_code ignored;
-    holder.socket.close(ignored);
+    holder.close_registration();
     log_.printf(1, "stopped %s", request.name.c_str());
     log_node_table();
     return Answer{RequestOutcome::stop_done, std::string(wire::stop_done)};

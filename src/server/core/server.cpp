@@ -55,6 +55,15 @@ std::uint64_t socket_inode(int fd) {
     return ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_ino) : 0;
 }
 
+void Connection::close_registration() {
+    std::error_code ignored;
+    socket.close(ignored);
+    if (adopted_fd >= 0) {
+        ::close(adopted_fd);
+        adopted_fd = -1;
+    }
+}
+
 std::size_t send_without_waiting(int fd, std::string_view head, std::string_view body) {
     iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
                       {const_cast<char*>(body.data()), body.size()}};
@@ -192,35 +201,31 @@ void Server::close_all(Phase final) {
     observer_.stopping();
     close_pending();
     // Each registration's wait then completes with operation_aborted and unregisters it.
-    registry_.for_each_active([&ignored](const Registry::ActiveNode& node) {
+    registry_.for_each_active([](const Registry::ActiveNode& node) {
         if (node.holder) {
-            node.holder->socket.close(ignored);
+            node.holder->close_registration();
         }
     });
 }
 
 // ---- Registrations taken back from the previous process --------------------------------------
 
-bool Server::adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
+void Server::adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
                    std::uint64_t socket_inode, const asio::ip::address& peer) {
-    std::unique_ptr<Connection> conn = make_connection(fd, peer);
-    if (!conn) {
-        return false;
-    }
+    auto conn = std::make_unique<Connection>(admission_, io_, fd, peer, Clock::now());
     admission_.leave_pending(*conn);
     conn->socket_inode = socket_inode;
     registry_.restore(node, counter, fd, conn.get());
     if (unwatched_.empty()) {
-        // Serve first, watch later: starting a wait costs two system calls per socket
-        // (non-blocking mode, re-arming), tens of milliseconds for tens of thousands of
-        // registrations. Until its wait starts, a registration is served and can be stopped,
-        // probed by a new ALIVE2 for its name, shut down or handed over like any other: its
-        // socket is open and already with the event loop (assign added it), and a wait started
-        // on a socket that became readable or was closed meanwhile completes at once.
+        // Serve first, watch later: adding a socket to the reactor and starting its wait cost
+        // three system calls per socket, tens of milliseconds for tens of thousands of
+        // registrations. Until then a registration is served and can be stopped, probed by a
+        // new ALIVE2 for its name, shut down or handed over like any other (through its
+        // descriptor, connection.hpp), and a wait started on a socket that became readable or
+        // was closed meanwhile completes at once.
         asio::post(io_, [this] { watch_restored(); });
     }
     unwatched_.push_back({std::move(conn), node.name});
-    return true;
 }
 
 void Server::watch_restored() {
@@ -228,6 +233,18 @@ void Server::watch_restored() {
     for (std::size_t i = 0; i < restored_watch_chunk && !unwatched_.empty(); ++i) {
         UnwatchedRegistration next = std::move(unwatched_.back());
         unwatched_.pop_back();
+        Connection& conn = *next.conn;
+        if (conn.adopted_fd >= 0) {
+            // If the reactor cannot take it, the wait below fails at once: the registration
+            // ends as if its peer had closed it.
+            std::error_code error;
+            conn.socket.assign(conn.peer.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
+                               conn.adopted_fd, error);
+            if (error) {
+                ::close(conn.adopted_fd);
+            }
+            conn.adopted_fd = -1;
+        }
         hold_registration(std::move(next.conn), std::move(next.name));
     }
     if (!unwatched_.empty()) {

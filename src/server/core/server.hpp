@@ -73,9 +73,9 @@ class Server {
     std::vector<int> listener_fds() const;
 
     // ---- What a restart does through (restart/restarter.hpp) ----
-    // Before start(): takes a handed-over registration's socket back into the registry; false
-    // (and fd closed) if the socket cannot be used. Its wait starts once the loop runs.
-    bool adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
+    // Before start(): takes a handed-over registration's socket back into the registry. The
+    // socket joins the event loop, and its wait starts, once the loop runs (watch_restored).
+    void adopt(int fd, const wire::NodeInfo& node, std::uint32_t counter,
                std::uint64_t socket_inode, const asio::ip::address& peer);
     // serving -> draining: the listeners are left alone (new connections wait in their backlog,
     // for the next process or for resume_accepting); pending requests go on.
@@ -169,8 +169,8 @@ class Server {
     void start_accepting();
     // Closes everything; final is stopped or handed_over.
     void close_all(Phase final);
-    // Starts the wait of up to restored_watch_chunk adopted registrations, and posts itself
-    // for the rest: lookups are answered between chunks.
+    // Gives up to restored_watch_chunk adopted registrations to the reactor and starts their
+    // waits, and posts itself for the rest: lookups are answered between chunks.
     void watch_restored();
 
     // ---- Telling the observer ----
@@ -200,7 +200,7 @@ class Server {
     DeadlineTimer deadline_timer_;
     Phase phase_ = Phase::serving;
     std::function<void()> on_shutdown_;
-    // Adopted registrations (in the registry, their sockets assigned to the event loop) whose
+    // Adopted registrations (in the registry, their sockets not yet with the event loop) whose
     // wait has not started yet; see adopt().
     struct UnwatchedRegistration {
         std::unique_ptr<Connection> conn;

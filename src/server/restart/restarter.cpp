@@ -55,12 +55,12 @@ class Package {
         state.registrations.reserve(registry.registered_count());
         registration_fds_.reserve(registry.registered_count());
         registry.for_each_active([&](const Registry::ActiveNode& node) {
-            if (node.holder == nullptr || !node.holder->socket.is_open()) {
+            if (node.holder == nullptr || node.holder->registration_fd() < 0) {
                 return;  // a static entry: it comes from the file again
             }
             state.registrations.push_back(
                 {node.info, node.counter, node.holder->socket_inode, node.holder->peer});
-            registration_fds_.push_back(node.holder->socket.native_handle());
+            registration_fds_.push_back(node.holder->registration_fd());
         });
         registry.for_each_old([&](const Registry::OldNode& node) {
             state.old.push_back({node.name, node.port, node.fd, node.counter});
@@ -114,12 +114,7 @@ void Restarter::adopt(const HandoverState* state, const std::vector<int>& regist
     // Oldest first, so that the newest ends up first, as it was.
     for (auto kept = plan.kept.rbegin(); kept != plan.kept.rend(); ++kept) {
         const HandoverState::Registration& entry = state->registrations[kept->registration];
-        if (!server_.adopt(kept->fd, entry.node, entry.counter, entry.socket_inode, entry.peer)) {
-            log_.printf(0, "handover: dropped registration %s: its socket cannot be used",
-                        entry.node.name.c_str());
-            ++dropped;
-            continue;
-        }
+        server_.adopt(kept->fd, entry.node, entry.counter, entry.socket_inode, entry.peer);
         log_.printf(1, "handover: kept %s at port %d, creation %u", entry.node.name.c_str(),
                     entry.node.port,
                     Registry::creation_for(entry.counter, entry.node.highest_version));
@@ -213,9 +208,13 @@ asio::awaitable<void> Restarter::drain_and_hand_over(Path path) {
     const auto give_up = Clock::now() + drain_limit;
     asio::steady_timer tick(io_);
     std::error_code ignored;
+    // First one turn of the loop, in which the accept loops' cancelled waits complete: with
+    // nothing pending, that is the whole drain. Then a millisecond at a time.
+    auto pause = std::chrono::milliseconds(0);
     do {
-        tick.expires_after(std::chrono::milliseconds(1));
+        tick.expires_after(pause);
         co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        pause = std::chrono::milliseconds(1);
     } while (!server_.drained() && Clock::now() < give_up &&
              server_.phase() == Server::Phase::draining);
     // Stopped meanwhile (KILL, SIGINT), or a SIGTERM took a SIGHUP's drain over: not ours.
