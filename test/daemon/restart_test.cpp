@@ -559,30 +559,31 @@ struct Handover {
             ::close(pair.server);
             ::close(pair.client);
         }
-    }
-    std::vector<server::NamedFd> registrations() const {
-        std::vector<server::NamedFd> fds;
-        for (const Pair& pair : pairs) {
-            fds.push_back({pair.server, "registration"});
+        for (const int fd : bundles_) {
+            ::close(fd);
         }
-        return fds;
     }
-    // The registrations queued in one bundle, as a previous process passes them.
-    server::NamedFd bundle() const {
+    // The registration sockets (the server ends of the pairs), in order.
+    std::vector<int> sockets() const {
         std::vector<int> fds;
         for (const Pair& pair : pairs) {
             fds.push_back(pair.server);
         }
+        return fds;
+    }
+    // `fds` queued in one bundle, as a previous process passes them (closed with the Handover).
+    server::NamedFd bundle(const std::vector<int>& fds) {
         const server::Bundles bundles = server::bundle_registrations(fds);
         if (bundles.fds.size() != 1 || bundles.sent != fds.size()) {
             throw std::runtime_error("cannot bundle: " + bundles.error);
         }
+        bundles_.push_back(bundles.fds[0]);
         return {bundles.fds[0], "epmdx-registrations"};
     }
-    std::vector<server::NamedFd> with_state(int state_fd) const {
-        std::vector<server::NamedFd> fds = registrations();
-        fds.push_back({state_fd, "epmdx-state"});
-        return fds;
+    std::vector<server::NamedFd> registrations() { return {bundle(sockets())}; }
+    // The bundle of `fds` (every registration socket if none are given), then the state.
+    std::vector<server::NamedFd> with_state(int state_fd, const std::vector<int>& fds = {}) {
+        return {bundle(fds.empty() ? sockets() : fds), {state_fd, "epmdx-state"}};
     }
     std::vector<std::string> listed(std::uint16_t port) const {
         std::vector<std::string> names = names_in(round_trip(port, names_request()));
@@ -597,6 +598,9 @@ struct Handover {
 
     HandoverState state;
     std::vector<Pair> pairs;
+
+  private:
+    std::vector<int> bundles_;
 };
 
 TEST(EpmdxHandoverState, AGoodStateIsTakenOver) {
@@ -707,27 +711,14 @@ TEST(EpmdxHandoverState, RegistrationsWithoutStateAreClosed) {
     }
 }
 
-TEST(EpmdxHandoverState, AUdpSocketNamedRegistrationIsDropped) {
-    Handover h;
-    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    h.state.registrations.push_back(entry("udp", inode_of(udp)));
-    const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({udp, "registration"});
-    expect_clean_start(h, fds, "not a TCP socket", {"alpha", "beta", "gamma"});
-    ::close(state_fd);
-    ::close(udp);
-}
-
 TEST(EpmdxHandoverState, RegistrationsInABundleAreTakenOver) {
     Handover h;
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    const server::NamedFd bundle = h.bundle();
+    const std::vector<server::NamedFd> fds = h.with_state(state_fd);
     for (const Pair& pair : h.pairs) {
         ::close(pair.server);  // the bundle holds them now
     }
-    CraftedStart d({bundle, {state_fd, "epmdx-state"}});
-    ::close(bundle.fd);
+    CraftedStart d(fds);
     ::close(state_fd);
     ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(3))) << d.log();
     EXPECT_EQ(h.listed(d.port()), (std::vector<std::string>{"alpha", "beta", "gamma"}));
@@ -779,7 +770,7 @@ TEST(EpmdxHandoverState, AnEmptyBundleDropsNothingElse) {
     ::close(pair[1]);
 }
 
-TEST(EpmdxHandoverState, AListeningSocketNamedRegistrationIsDropped) {
+TEST(EpmdxHandoverState, AListeningSocketInABundleIsDropped) {
     Handover h;
     const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
@@ -789,9 +780,10 @@ TEST(EpmdxHandoverState, AListeningSocketNamedRegistrationIsDropped) {
     ASSERT_EQ(::listen(listener, 1), 0);
     h.state.registrations.push_back(entry("listener", inode_of(listener)));
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({listener, "registration"});
-    expect_clean_start(h, fds, "a listening socket", {"alpha", "beta", "gamma"});
+    std::vector<int> sockets = h.sockets();
+    sockets.push_back(listener);
+    expect_clean_start(h, h.with_state(state_fd, sockets), "a listening socket",
+                       {"alpha", "beta", "gamma"});
     ::close(state_fd);
     ::close(listener);
 }
@@ -810,10 +802,10 @@ TEST(EpmdxHandoverState, AnExtraDescriptorIsClosed) {
     Handover h;
     const Pair extra = connected_pair();
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({extra.server, "registration"});
-    expect_clean_start(h, fds, "no registration in the state names its socket",
-                       {"alpha", "beta", "gamma"});
+    std::vector<int> sockets = h.sockets();
+    sockets.push_back(extra.server);
+    expect_clean_start(h, h.with_state(state_fd, sockets),
+                       "no registration in the state names its socket", {"alpha", "beta", "gamma"});
     ::close(extra.server);
     pollfd p{extra.client, POLLIN, 0};
     EXPECT_EQ(::poll(&p, 1, 2000), 1);  // the daemon closed its copy: EOF
@@ -824,10 +816,10 @@ TEST(EpmdxHandoverState, AnExtraDescriptorIsClosed) {
 TEST(EpmdxHandoverState, AMissingDescriptorDropsItsEntry) {
     Handover h;
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.erase(fds.begin() + 2);  // gamma's socket
-    expect_clean_start(h, fds, "registration gamma: no descriptor was handed over",
-                       {"alpha", "beta"});
+    std::vector<int> sockets = h.sockets();
+    sockets.pop_back();  // gamma's socket
+    expect_clean_start(h, h.with_state(state_fd, sockets),
+                       "registration gamma: no descriptor was handed over", {"alpha", "beta"});
     ::close(state_fd);
 }
 

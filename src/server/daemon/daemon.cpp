@@ -274,16 +274,13 @@ int run_daemon(const DaemonOptions& options) {
     observability.read_counts_from([&server] { return server.counts(); });
     Restarter restarter(io, options, log, server);
     server.add_static_entries(std::move(static_file.nodes));
-    if (!inherited.states.empty() || !inherited.registrations.empty() ||
-        !inherited.bundles.empty()) {
+    if (!inherited.states.empty() || !inherited.bundles.empty()) {
         // After raising the descriptor limit: each registration takes one here.
         std::vector<std::string> problems;
-        std::vector<int> registrations = unbundle_registrations(inherited.bundles, problems);
+        const std::vector<int> registrations = unbundle_registrations(inherited.bundles, problems);
         for (const std::string& problem : problems) {
             log.printf(0, "handover: %s", problem.c_str());
         }
-        registrations.insert(registrations.end(), inherited.registrations.begin(),
-                             inherited.registrations.end());
         const std::optional<HandoverState> state = take_state(inherited.states, log);
         restarter.adopt(state ? &*state : nullptr, registrations);
         if (options.systemd) {

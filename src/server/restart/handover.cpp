@@ -129,7 +129,7 @@ InheritedDescriptors take_inherited_descriptors() {
     if (*count == 0) {
         return result;
     }
-    // A legacy start may pass tens of thousands of registrations: one call on Linux.
+    // All at once (one call on Linux), however many there are.
     platform::set_close_on_exec(first_passed_fd, first_passed_fd + static_cast<int>(*count) - 1);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
@@ -139,8 +139,6 @@ InheritedDescriptors take_inherited_descriptors() {
             result.states.push_back(fd);
         } else if (name == bundle_fd_name) {
             result.bundles.push_back(fd);
-        } else if (name == registration_fd_name) {
-            result.registrations.push_back(fd);
         } else if (name == listener_fd_name) {
             result.handed_listeners.push_back(fd);
         } else {
@@ -519,8 +517,6 @@ std::string store_in_fd_store([[maybe_unused]] std::span<const int> bundles,
 void clear_fd_store() {
     notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(bundle_fd_name));
     notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(state_fd_name));
-    // What an epmdx that stored each registration under its own name may have left.
-    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(registration_fd_name));
 }
 
 }  // namespace epmdx::server
