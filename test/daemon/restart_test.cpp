@@ -1029,6 +1029,23 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
         port, [](const std::vector<NameEntry>& names) { return names.size() == 299; }));
 }
 
+// Whether, before the timeout, the -metrics endpoint on metrics_port shows exactly `waiting`
+// accepted connections that have not registered.
+bool wait_for_waiting_connections(std::uint16_t metrics_port, int waiting) {
+    const std::string line =
+        cat("\nepmdx_connections{state=\"waiting\"} ", std::to_string(waiting), "\n");
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (
+        round_trip(metrics_port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").find(line) ==
+        std::string::npos) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 // A request accepted before SIGTERM is answered before the hand-over, as across a SIGHUP.
 TEST(EpmdxSystemdStore, SigtermAnswersARequestAlreadyAccepted) {
     const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1040,15 +1057,19 @@ TEST(EpmdxSystemdStore, SigtermAnswersARequestAlreadyAccepted) {
     ASSERT_EQ(::listen(listener, 128), 0);
     ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
     FakeSystemd systemd;
-    CraftedStart d({{listener, "epmdx.socket"}}, {"-systemd"},
+    const std::uint16_t metrics_port = free_port();
+    CraftedStart d({{listener, "epmdx.socket"}},
+                   {"-systemd", "-metrics", cat("127.0.0.1:", std::to_string(metrics_port))},
                    {{"NOTIFY_SOCKET", systemd.address()}}, ntohs(address.sin_port));
     ::close(listener);
     ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
     Nodes nodes = register_nodes(d.port(), 1);
     Conn waiting = Conn::open(d.port());
-    std::this_thread::sleep_for(50ms);  // accepted by now
+    // Accepted (not left in the backlog for the next process) before the signal...
+    ASSERT_TRUE(wait_for_waiting_connections(metrics_port, 1)) << d.log();
     ::kill(d.pid(), SIGTERM);
-    std::this_thread::sleep_for(20ms);
+    // ...and the request sent only once the daemon has taken the signal: the drain answers it.
+    ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, "got signal 15, shutting down")) << d.log();
     waiting.send(port_please_request("node0"));
     EXPECT_EQ(port_in(waiting.read_until_close()), 10000) << d.log();
     ASSERT_TRUE(systemd.receive_until([&] { return d.exit_status().has_value(); }, 10s)) << d.log();
