@@ -6,7 +6,6 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <charconv>
 
 #include "server/config/values.hpp"
 #include "server/observe/http.hpp"
