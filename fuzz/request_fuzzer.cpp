@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "epmdx/protocol.hpp"
 
@@ -185,6 +186,16 @@ void check_replies(std::string_view text) {
     } else {
         require(text.size() < 4, "NAMES header refused");
     }
+
+    // Whatever DUMP lines decode are written back the same way and read back unchanged.
+    const std::vector<wire::DumpEntry> dump = wire::decode_dump_lines(text);
+    std::string dump_again;
+    for (const wire::DumpEntry& entry : dump) {
+        require(entry.name.find('\n') == std::string::npos, "DUMP name with newline");
+        (entry.active ? wire::append_dump_active_line : wire::append_dump_old_line)(
+            dump_again, entry.name, entry.port, entry.fd);
+    }
+    require(wire::decode_dump_lines(dump_again) == dump, "DUMP round trip");
 
     if (const auto port2 = wire::decode_port2_reply(bytes)) {
         require(port2->node.has_value() == (port2->result == 0), "PORT2 result/node mismatch");

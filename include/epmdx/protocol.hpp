@@ -196,4 +196,15 @@ struct NamesReply {
 // nullopt only if the 4-byte header is missing.
 std::optional<NamesReply> decode_names_reply(std::string_view bytes);
 
+struct DumpEntry {
+    bool active = true;  // false: an "old/unused" line
+    std::string name;
+    std::uint16_t port = 0;
+    int fd = -1;
+    friend bool operator==(const DumpEntry&, const DumpEntry&) = default;
+};
+// Parses the lines of a DUMP reply that follow its 4-byte port header, in wire order. As for
+// NAMES, only complete lines count and lines that do not parse are skipped.
+std::vector<DumpEntry> decode_dump_lines(std::string_view text);
+
 }  // namespace epmdx::wire

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // -names, -dump, -started and -lookup against one or more port mappers, asked concurrently, each
 // answer labelled with its host, as text or JSON.
-#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -11,6 +9,7 @@
 
 #include "cli/diagnose.hpp"
 #include "epmdx/client.hpp"
+#include "epmdx/protocol.hpp"
 
 namespace epmdx::cli {
 namespace {
@@ -123,48 +122,16 @@ std::string labelled_lines(std::string_view text, const Target& target) {
     return out;
 }
 
-// The number that follows `key` in `line` (its last occurrence); -1 if there is none.
-long number_after(std::string_view line, std::string_view key) {
-    const std::size_t at = line.rfind(key);
-    if (at == std::string_view::npos) {
-        return -1;
-    }
-    return std::strtol(std::string(line.substr(at + key.size())).c_str(), nullptr, 10);
-}
-
-// DUMP's lines: "active name     <NAME> at port P, fd = F" and
-// "old/unused name <NAME>, port = P, fd = F ", each followed by a NUL. Other lines are left out.
+// DUMP's active and old entries, as the protocol layer reads them; other lines are left out.
 void add_dump_entries(std::string_view text, json& object) {
-    struct Shape {
-        std::string_view prefix;
-        std::string_view after_name;  // ends the name (its last occurrence) and precedes the port
-        json entries = json::array();
-    };
-    Shape active{"active name     <", "> at port "};
-    Shape old{"old/unused name <", ">, port = "};
-    std::size_t start = 0;
-    while (start < text.size()) {
-        const std::size_t end = std::min(text.find('\n', start), text.size());
-        std::string_view line = text.substr(start, end - start);
-        start = end + 1;
-        while (line.starts_with('\0')) {
-            line.remove_prefix(1);
-        }
-        for (Shape* shape : {&active, &old}) {
-            const std::size_t name_end = line.rfind(shape->after_name);
-            if (!line.starts_with(shape->prefix) || name_end == std::string_view::npos ||
-                name_end < shape->prefix.size()) {
-                continue;
-            }
-            const std::size_t name_start = shape->prefix.size();
-            shape->entries.push_back(
-                {{"name", std::string(line.substr(name_start, name_end - name_start))},
-                 {"port", number_after(line, shape->after_name)},
-                 {"fd", number_after(line, ", fd = ")}});
-        }
+    json nodes = json::array();
+    json old = json::array();
+    for (const wire::DumpEntry& entry : wire::decode_dump_lines(text)) {
+        (entry.active ? nodes : old)
+            .push_back({{"name", entry.name}, {"port", entry.port}, {"fd", entry.fd}});
     }
-    object["nodes"] = std::move(active.entries);
-    object["old"] = std::move(old.entries);
+    object["nodes"] = std::move(nodes);
+    object["old"] = std::move(old);
 }
 
 Answer ask(const Target& target, const ClientCommand& command) {

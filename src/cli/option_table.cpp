@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "server/config/values.hpp"
 #include "server/observe/metrics_listener.hpp"
 
 namespace epmdx::cli {
@@ -188,17 +189,6 @@ std::optional<Command> set_client_switch(Settings& settings, const std::string& 
     return std::nullopt;
 }
 
-// A port in a -host item: decimal, 1 to 65535.
-std::optional<std::uint16_t> strict_port(std::string_view text) {
-    unsigned number = 0;
-    const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (text.empty() || error != std::errc() || stop != text.data() + text.size() || number == 0 ||
-        number > 65535) {
-        return std::nullopt;
-    }
-    return static_cast<std::uint16_t>(number);
-}
-
 // HOST, HOST:PORT, [IPV6] or [IPV6]:PORT; a bare IPv6 address (two colons or more) has no port.
 std::optional<HostItem> read_host_item(std::string_view item) {
     HostItem parsed;
@@ -230,7 +220,7 @@ std::optional<HostItem> read_host_item(std::string_view item) {
         return std::nullopt;
     }
     if (has_port) {
-        parsed.port = strict_port(port_text);
+        parsed.port = server::parse_port(port_text);
         if (!parsed.port) {
             return std::nullopt;
         }
@@ -241,11 +231,7 @@ std::optional<HostItem> read_host_item(std::string_view item) {
 std::optional<Command> set_hosts(Settings& settings, const std::string& value,
                                  std::string_view source) {
     std::vector<HostItem> hosts;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t comma = value.find(',', start);
-        const std::string_view item = std::string_view(value).substr(
-            start, comma == std::string::npos ? comma : comma - start);
+    for (const std::string_view item : server::split(value, ',')) {
         const std::optional<HostItem> parsed = read_host_item(item);
         if (!parsed) {
             return InvalidValue{"epmdx: " + std::string(source) + ": cannot read \"" +
@@ -253,10 +239,6 @@ std::optional<Command> set_hosts(Settings& settings, const std::string& value,
                                 "\" as HOST, HOST:PORT or [IPV6]:PORT (port 1 to 65535)\n"};
         }
         hosts.push_back(*parsed);
-        if (comma == std::string::npos) {
-            break;
-        }
-        start = comma + 1;
     }
     settings.client.hosts = std::move(hosts);
     return std::nullopt;

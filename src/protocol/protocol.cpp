@@ -385,18 +385,76 @@ void append_port_header(std::string& out, std::uint32_t port) {
     put32(out, port);
 }
 
-// The fixed parts of the NAMES and DUMP lines, shared by the writers and the size bounds.
+namespace {
+
+// The fixed parts of the NAMES and DUMP lines, shared by the writers, the readers and the size
+// bounds.
 constexpr std::string_view names_before_name = "name ";
 constexpr std::string_view names_before_port = " at port ";
-constexpr std::string_view dump_active_before_name = "active name     <";
-constexpr std::string_view dump_active_before_port = "> at port ";
-constexpr std::string_view dump_old_before_name = "old/unused name <";
-constexpr std::string_view dump_old_before_port = ">, port = ";
+
+struct DumpShape {
+    std::string_view before_name;
+    std::string_view before_port;  // also ends the name
+    std::string_view after_fd;
+    bool active;
+};
+constexpr DumpShape dump_active{"active name     <", "> at port ", "", true};
+constexpr DumpShape dump_old{"old/unused name <", ">, port = ", " ", false};
 constexpr std::string_view dump_before_fd = ", fd = ";
-constexpr std::string_view dump_active_end{"\n\0", 2};
-constexpr std::string_view dump_old_end{" \n\0", 3};
+constexpr std::string_view dump_line_end{"\n\0", 2};
 constexpr std::size_t max_port_digits = 5;  // 65535
 constexpr std::size_t max_fd_digits = 11;   // -2147483648
+
+void append_dump_line(std::string& out, const DumpShape& shape, std::string_view name,
+                      std::uint16_t port, int fd) {
+    out += shape.before_name;
+    out += name;
+    out += shape.before_port;
+    out += std::to_string(port);
+    out += dump_before_fd;
+    out += std::to_string(fd);
+    out += shape.after_fd;
+    out += dump_line_end;
+}
+
+// The number that makes up all of `text`; nullopt if there is anything else.
+template <typename Number>
+std::optional<Number> whole_number(std::string_view text) {
+    Number value{};
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+// One DUMP line up to its '\n', if it has `shape`. The name runs to the last before_port, as a
+// name may contain that text itself.
+std::optional<DumpEntry> decode_dump_line(std::string_view line, const DumpShape& shape) {
+    if (!line.starts_with(shape.before_name) || !line.ends_with(shape.after_fd)) {
+        return std::nullopt;
+    }
+    line.remove_suffix(shape.after_fd.size());
+    const std::size_t name_end = line.rfind(shape.before_port);
+    if (name_end == std::string_view::npos || name_end < shape.before_name.size()) {
+        return std::nullopt;
+    }
+    const std::string_view numbers = line.substr(name_end + shape.before_port.size());
+    const std::size_t fd_at = numbers.find(dump_before_fd);
+    if (fd_at == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const auto port = whole_number<std::uint16_t>(numbers.substr(0, fd_at));
+    const auto fd = whole_number<int>(numbers.substr(fd_at + dump_before_fd.size()));
+    if (!port || !fd) {
+        return std::nullopt;
+    }
+    const std::size_t name_start = shape.before_name.size();
+    return DumpEntry{shape.active, std::string(line.substr(name_start, name_end - name_start)),
+                     *port, *fd};
+}
+
+}  // namespace
 
 void append_names_line(std::string& out, std::string_view name, std::uint16_t port) {
     out += names_before_name;
@@ -407,23 +465,11 @@ void append_names_line(std::string& out, std::string_view name, std::uint16_t po
 }
 
 void append_dump_active_line(std::string& out, std::string_view name, std::uint16_t port, int fd) {
-    out += dump_active_before_name;
-    out += name;
-    out += dump_active_before_port;
-    out += std::to_string(port);
-    out += dump_before_fd;
-    out += std::to_string(fd);
-    out += dump_active_end;
+    append_dump_line(out, dump_active, name, port, fd);
 }
 
 void append_dump_old_line(std::string& out, std::string_view name, std::uint16_t port, int fd) {
-    out += dump_old_before_name;
-    out += name;
-    out += dump_old_before_port;
-    out += std::to_string(port);
-    out += dump_before_fd;
-    out += std::to_string(fd);
-    out += dump_old_end;
+    append_dump_line(out, dump_old, name, port, fd);
 }
 
 std::size_t names_line_max_bytes(std::size_t name_bytes) {
@@ -431,11 +477,12 @@ std::size_t names_line_max_bytes(std::size_t name_bytes) {
 }
 
 std::size_t dump_line_max_bytes(std::size_t name_bytes) {
-    static_assert(dump_old_before_name.size() == dump_active_before_name.size());
-    static_assert(dump_old_before_port.size() >= dump_active_before_port.size());
-    static_assert(dump_old_end.size() >= dump_active_end.size());
-    return dump_old_before_name.size() + name_bytes + dump_old_before_port.size() +
-           max_port_digits + dump_before_fd.size() + max_fd_digits + dump_old_end.size();
+    static_assert(dump_old.before_name.size() == dump_active.before_name.size());
+    static_assert(dump_old.before_port.size() >= dump_active.before_port.size());
+    static_assert(dump_old.after_fd.size() >= dump_active.after_fd.size());
+    return dump_old.before_name.size() + name_bytes + dump_old.before_port.size() +
+           max_port_digits + dump_before_fd.size() + max_fd_digits + dump_old.after_fd.size() +
+           dump_line_end.size();
 }
 
 std::optional<Alive2Reply> decode_alive2_reply(std::span<const std::uint8_t> bytes) {
@@ -492,15 +539,32 @@ std::optional<NamesReply> decode_names_reply(std::string_view bytes) {
             continue;
         }
         line.remove_prefix(port_prefix.size());
-        std::uint16_t port = 0;
-        const auto [end_of_number, error] =
-            std::from_chars(line.data(), line.data() + line.size(), port);
-        if (error != std::errc{} || end_of_number != line.data() + line.size()) {
+        const auto port = whole_number<std::uint16_t>(line);
+        if (!port) {
             continue;
         }
-        reply.nodes.push_back({std::string(name), port});
+        reply.nodes.push_back({std::string(name), *port});
     }
     return reply;
+}
+
+std::vector<DumpEntry> decode_dump_lines(std::string_view text) {
+    std::vector<DumpEntry> entries;
+    for (std::size_t end = text.find('\n'); end != std::string_view::npos; end = text.find('\n')) {
+        std::string_view line = text.substr(0, end);
+        text.remove_prefix(end + 1);
+        if (line.starts_with('\0')) {  // the NUL that ends the line before
+            line.remove_prefix(1);
+        }
+        std::optional<DumpEntry> entry = decode_dump_line(line, dump_active);
+        if (!entry) {
+            entry = decode_dump_line(line, dump_old);
+        }
+        if (entry) {
+            entries.push_back(std::move(*entry));
+        }
+    }
+    return entries;
 }
 
 }  // namespace epmdx::wire

@@ -574,30 +574,31 @@ struct Handover {
             ::close(pair.server);
             ::close(pair.client);
         }
-    }
-    std::vector<server::NamedFd> registrations() const {
-        std::vector<server::NamedFd> fds;
-        for (const Pair& pair : pairs) {
-            fds.push_back({pair.server, "registration"});
+        for (const int fd : bundles_) {
+            ::close(fd);
         }
-        return fds;
     }
-    // The registrations queued in one bundle, as a previous process passes them.
-    server::NamedFd bundle() const {
+    // The registration sockets (the server ends of the pairs), in order.
+    std::vector<int> sockets() const {
         std::vector<int> fds;
         for (const Pair& pair : pairs) {
             fds.push_back(pair.server);
         }
+        return fds;
+    }
+    // `fds` queued in one bundle, as a previous process passes them (closed with the Handover).
+    server::NamedFd bundle(const std::vector<int>& fds) {
         const server::Bundles bundles = server::bundle_registrations(fds);
         if (bundles.fds.size() != 1 || bundles.sent != fds.size()) {
             throw std::runtime_error("cannot bundle: " + bundles.error);
         }
+        bundles_.push_back(bundles.fds[0]);
         return {bundles.fds[0], "epmdx-registrations"};
     }
-    std::vector<server::NamedFd> with_state(int state_fd) const {
-        std::vector<server::NamedFd> fds = registrations();
-        fds.push_back({state_fd, "epmdx-state"});
-        return fds;
+    std::vector<server::NamedFd> registrations() { return {bundle(sockets())}; }
+    // The bundle of `fds` (every registration socket if none are given), then the state.
+    std::vector<server::NamedFd> with_state(int state_fd, const std::vector<int>& fds = {}) {
+        return {bundle(fds.empty() ? sockets() : fds), {state_fd, "epmdx-state"}};
     }
     std::vector<std::string> listed(std::uint16_t port) const {
         std::vector<std::string> names = names_in(round_trip(port, names_request()));
@@ -612,6 +613,9 @@ struct Handover {
 
     HandoverState state;
     std::vector<Pair> pairs;
+
+  private:
+    std::vector<int> bundles_;
 };
 
 TEST(EpmdxHandoverState, AGoodStateIsTakenOver) {
@@ -722,27 +726,14 @@ TEST(EpmdxHandoverState, RegistrationsWithoutStateAreClosed) {
     }
 }
 
-TEST(EpmdxHandoverState, AUdpSocketNamedRegistrationIsDropped) {
-    Handover h;
-    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    h.state.registrations.push_back(entry("udp", inode_of(udp)));
-    const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({udp, "registration"});
-    expect_clean_start(h, fds, "not a TCP socket", {"alpha", "beta", "gamma"});
-    ::close(state_fd);
-    ::close(udp);
-}
-
 TEST(EpmdxHandoverState, RegistrationsInABundleAreTakenOver) {
     Handover h;
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    const server::NamedFd bundle = h.bundle();
+    const std::vector<server::NamedFd> fds = h.with_state(state_fd);
     for (const Pair& pair : h.pairs) {
         ::close(pair.server);  // the bundle holds them now
     }
-    CraftedStart d({bundle, {state_fd, "epmdx-state"}});
-    ::close(bundle.fd);
+    CraftedStart d(fds);
     ::close(state_fd);
     ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, took_over(3))) << d.log();
     EXPECT_EQ(h.listed(d.port()), (std::vector<std::string>{"alpha", "beta", "gamma"}));
@@ -794,7 +785,7 @@ TEST(EpmdxHandoverState, AnEmptyBundleDropsNothingElse) {
     ::close(pair[1]);
 }
 
-TEST(EpmdxHandoverState, AListeningSocketNamedRegistrationIsDropped) {
+TEST(EpmdxHandoverState, AListeningSocketInABundleIsDropped) {
     Handover h;
     const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
@@ -804,9 +795,10 @@ TEST(EpmdxHandoverState, AListeningSocketNamedRegistrationIsDropped) {
     ASSERT_EQ(::listen(listener, 1), 0);
     h.state.registrations.push_back(entry("listener", inode_of(listener)));
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({listener, "registration"});
-    expect_clean_start(h, fds, "a listening socket", {"alpha", "beta", "gamma"});
+    std::vector<int> sockets = h.sockets();
+    sockets.push_back(listener);
+    expect_clean_start(h, h.with_state(state_fd, sockets), "a listening socket",
+                       {"alpha", "beta", "gamma"});
     ::close(state_fd);
     ::close(listener);
 }
@@ -825,10 +817,10 @@ TEST(EpmdxHandoverState, AnExtraDescriptorIsClosed) {
     Handover h;
     const Pair extra = connected_pair();
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.push_back({extra.server, "registration"});
-    expect_clean_start(h, fds, "no registration in the state names its socket",
-                       {"alpha", "beta", "gamma"});
+    std::vector<int> sockets = h.sockets();
+    sockets.push_back(extra.server);
+    expect_clean_start(h, h.with_state(state_fd, sockets),
+                       "no registration in the state names its socket", {"alpha", "beta", "gamma"});
     ::close(extra.server);
     pollfd p{extra.client, POLLIN, 0};
     EXPECT_EQ(::poll(&p, 1, 2000), 1);  // the daemon closed its copy: EOF
@@ -839,10 +831,10 @@ TEST(EpmdxHandoverState, AnExtraDescriptorIsClosed) {
 TEST(EpmdxHandoverState, AMissingDescriptorDropsItsEntry) {
     Handover h;
     const int state_fd = sealed(server::encode_handover_state(h.state));
-    std::vector<server::NamedFd> fds = h.with_state(state_fd);
-    fds.erase(fds.begin() + 2);  // gamma's socket
-    expect_clean_start(h, fds, "registration gamma: no descriptor was handed over",
-                       {"alpha", "beta"});
+    std::vector<int> sockets = h.sockets();
+    sockets.pop_back();  // gamma's socket
+    expect_clean_start(h, h.with_state(state_fd, sockets),
+                       "registration gamma: no descriptor was handed over", {"alpha", "beta"});
     ::close(state_fd);
 }
 
@@ -1052,6 +1044,23 @@ TEST(EpmdxSystemdStore, SigtermHandsRegistrationsToTheStoreAndTheNextStartTakesT
         port, [](const std::vector<NameEntry>& names) { return names.size() == 299; }));
 }
 
+// Whether, before the timeout, the -metrics endpoint on metrics_port shows exactly `waiting`
+// accepted connections that have not registered.
+bool wait_for_waiting_connections(std::uint16_t metrics_port, int waiting) {
+    const std::string line =
+        cat("\nepmdx_connections{state=\"waiting\"} ", std::to_string(waiting), "\n");
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (
+        round_trip(metrics_port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").find(line) ==
+        std::string::npos) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 // A request accepted before SIGTERM is answered before the hand-over, as across a SIGHUP.
 TEST(EpmdxSystemdStore, SigtermAnswersARequestAlreadyAccepted) {
     const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1063,15 +1072,19 @@ TEST(EpmdxSystemdStore, SigtermAnswersARequestAlreadyAccepted) {
     ASSERT_EQ(::listen(listener, 128), 0);
     ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
     FakeSystemd systemd;
-    CraftedStart d({{listener, "epmdx.socket"}}, {"-systemd"},
+    const std::uint16_t metrics_port = free_port();
+    CraftedStart d({{listener, "epmdx.socket"}},
+                   {"-systemd", "-metrics", cat("127.0.0.1:", std::to_string(metrics_port))},
                    {{"NOTIFY_SOCKET", systemd.address()}}, ntohs(address.sin_port));
     ::close(listener);
     ASSERT_TRUE(systemd.receive_until([&] { return systemd.received("READY=1"); }, 10s));
     Nodes nodes = register_nodes(d.port(), 1);
     Conn waiting = Conn::open(d.port());
-    std::this_thread::sleep_for(50ms);  // accepted by now
+    // Accepted (not left in the backlog for the next process) before the signal...
+    ASSERT_TRUE(wait_for_waiting_connections(metrics_port, 1)) << d.log();
     ::kill(d.pid(), SIGTERM);
-    std::this_thread::sleep_for(20ms);
+    // ...and the request sent only once the daemon has taken the signal: the drain answers it.
+    ASSERT_TRUE(wait_for_log([&d] { return d.log(); }, "got signal 15, shutting down")) << d.log();
     waiting.send(port_please_request("node0"));
     EXPECT_EQ(port_in(waiting.read_until_close()), 10000) << d.log();
     ASSERT_TRUE(systemd.receive_until([&] { return d.exit_status().has_value(); }, 10s)) << d.log();

@@ -653,5 +653,62 @@ TEST(DumpReply, LinesAppendAfterTheHeader) {
                        "old/unused name <b>, port = 65535, fd = 1023 \n\0"s);
 }
 
+TEST(DumpReply, DecodesActiveAndOldLinesInWireOrder) {
+    const std::string text =
+        "active name     <alpha> at port 5001, fd = 7\n\0"s
+        "old/unused name <beta>, port = 5002, fd = 12 \n\0"s
+        "active name     <gamma> at port 65535, fd = -1\n\0"s;
+    EXPECT_EQ(decode_dump_lines(text), (std::vector<DumpEntry>{{true, "alpha", 5001, 7},
+                                                               {false, "beta", 5002, 12},
+                                                               {true, "gamma", 65535, -1}}));
+}
+
+TEST(DumpReply, RoundTripOfAwkwardNames) {
+    // The name runs to the last "> at port " (or ">, port = "), so these come back whole.
+    const std::vector<DumpEntry> entries = {
+        {true, "a> at port 1, fd = 2", 1, 0},
+        {false, "b>, port = 3, fd = 4 ", 0, 2147483647},
+        {true, "", 80, -2147483647 - 1},
+        {false, repeat(smiley, 255), 65535, 1023},
+    };
+    std::string out;
+    for (const DumpEntry& entry : entries) {
+        (entry.active ? append_dump_active_line : append_dump_old_line)(out, entry.name, entry.port,
+                                                                        entry.fd);
+    }
+    EXPECT_EQ(decode_dump_lines(out), entries);
+}
+
+TEST(DumpReply, LinesThatDoNotParseAreSkipped) {
+    const std::string text =
+        "garbage\n\0"s
+        "active name     <a> at port 1, fd = 2\n\0"s
+        "active name     <b> at port 70000, fd = 2\n\0"s  // port > 65535
+        "active name     <c> at port -1, fd = 2\n\0"s
+        "active name     <d> at port 1x, fd = 2\n\0"s
+        "active name     <e> at port 1, fd = 2x\n\0"s
+        "active name     <f> at port 1, fd = 2 \n\0"s  // old line's space
+        "active name     <g> at port 1\n\0"s           // no fd
+        "active name     <h>, port = 1, fd = 2\n\0"s   // old line's words
+        "active name <i> at port 1, fd = 2\n\0"s
+        "old/unused name <j>, port = 1, fd = 2\n\0"s  // no trailing space
+        "old/unused name <k> at port 1, fd = 2 \n\0"s
+        "old/unused name <l>, port = , fd = 2 \n\0"s
+        "old/unused name <m>, port = 3, fd = 4 \n\0"s
+        "active name     <\n\0"s
+        "\n\0"s
+        "active name     <cut> at port 9, fd = 1"s;  // no '\n': dropped
+    EXPECT_EQ(decode_dump_lines(text),
+              (std::vector<DumpEntry>{{true, "a", 1, 2}, {false, "m", 3, 4}}));
+}
+
+TEST(DumpReply, OneNulMayStartEachLine) {
+    EXPECT_EQ(decode_dump_lines("active name     <a> at port 1, fd = 2\n"
+                                "active name     <b> at port 3, fd = 4\n"),
+              (std::vector<DumpEntry>{{true, "a", 1, 2}, {true, "b", 3, 4}}));
+    EXPECT_TRUE(decode_dump_lines("\0\0active name     <a> at port 1, fd = 2\n"s).empty());
+    EXPECT_TRUE(decode_dump_lines("").empty());
+}
+
 }  // namespace
 }  // namespace epmdx::wire

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "server/config/values.hpp"
+
 namespace epmdx::server {
 namespace {
 
@@ -35,15 +37,7 @@ std::optional<AccessRule> AccessRule::parse(std::string_view spec, std::string* 
     AccessRule rule;
     rule.open_ = false;
     bool any_item = false;
-    std::size_t pos = 0;
-    while (pos < spec.size()) {
-        const std::size_t start = spec.find_first_not_of(", ", pos);
-        if (start == std::string_view::npos) {
-            break;
-        }
-        const std::size_t end = std::min(spec.find_first_of(", ", start), spec.size());
-        const std::string_view item = spec.substr(start, end - start);
-        pos = end;
+    for (const std::string_view item : list_items(spec)) {
         any_item = true;
         if (item == "any") {
             rule.open_ = true;
@@ -90,10 +84,7 @@ bool AccessRule::allows(const asio::ip::address& given_peer) const {
     }
     // On a dual-stack socket (systemd's BindIPv6Only=both, as the packaged unit uses) IPv4
     // clients arrive as ::ffff:a.b.c.d; the rules are about the IPv4 address.
-    const asio::ip::address peer =
-        given_peer.is_v6() && given_peer.to_v6().is_v4_mapped()
-            ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, given_peer.to_v6()))
-            : given_peer;
+    const asio::ip::address peer = unmapped(given_peer);
     if (loopback_ && is_loopback(peer)) {
         return true;
     }

@@ -5,15 +5,10 @@
 #include <charconv>
 #include <cstddef>
 
+#include "server/config/values.hpp"
+
 namespace epmdx::server {
 namespace {
-
-asio::ip::address unmapped(const asio::ip::address& peer) {
-    if (peer.is_v6() && peer.to_v6().is_v4_mapped()) {
-        return asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
-    }
-    return peer;
-}
 
 std::optional<std::uint8_t> parse_length(std::string_view text, unsigned most) {
     unsigned length = 0;

@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <unordered_map>
+
+#include "server/config/values.hpp"
 
 namespace epmdx::server {
 namespace {
@@ -50,16 +51,6 @@ std::string name_problem(std::string_view name) {
             return "contains a control character";
     }
     return "is not accepted";
-}
-
-std::optional<std::uint16_t> port_of(std::string_view text) {
-    unsigned number = 0;
-    const char* end = text.data() + text.size();
-    const auto [stop, error] = std::from_chars(text.data(), end, number);
-    if (error != std::errc() || stop != end || number == 0 || number > 65535) {
-        return std::nullopt;
-    }
-    return static_cast<std::uint16_t>(number);
 }
 
 }  // namespace
@@ -106,7 +97,7 @@ StaticFile parse_static_file(std::string_view text, std::string_view file_name) 
         if (const std::string problem = name_problem(name); !problem.empty()) {
             return fail("node name \"" + std::string(name) + "\" " + problem);
         }
-        const std::optional<std::uint16_t> port = port_of(words[1]);
+        const std::optional<std::uint16_t> port = parse_port(words[1]);
         if (!port) {
             return fail("port \"" + std::string(words[1]) + "\" is not a number from 1 to 65535");
         }

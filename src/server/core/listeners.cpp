@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "server/config/values.hpp"
+
 namespace epmdx::server {
 
 namespace {
@@ -29,26 +31,11 @@ AddressClass classify(const asio::ip::address& address) {
                                  : AddressClass::other;
 }
 
-std::vector<std::string_view> split_address_list(std::string_view address_list) {
-    std::vector<std::string_view> tokens;
-    for (std::size_t pos = 0; pos < address_list.size();) {
-        const std::size_t start = address_list.find_first_not_of(", ", pos);
-        if (start == std::string_view::npos) {
-            break;
-        }
-        const std::size_t end =
-            std::min(address_list.find_first_of(", ", start), address_list.size());
-        tokens.push_back(address_list.substr(start, end - start));
-        pos = end;
-    }
-    return tokens;
-}
-
 }  // namespace
 
 ListenPlan plan_listen_addresses(std::string_view address_list) {
     ListenPlan plan;
-    const std::vector<std::string_view> tokens = split_address_list(address_list);
+    const std::vector<std::string_view> tokens = list_items(address_list);
     if (tokens.empty()) {
         plan.addresses = {{asio::ip::address_v4::any(), true}, {asio::ip::address_v6::any(), true}};
         return plan;

@@ -82,6 +82,15 @@ std::string_view refusal_reason(wire::Alive2Refusal refusal) {
     return "invalid_name";
 }
 
+// How a refused ALIVE2 is counted: a refusal of its name or extra, or else the name was taken.
+RequestOutcome alive2_refused_outcome(std::optional<wire::Alive2Refusal> refusal) {
+    if (!refusal) {
+        return RequestOutcome::alive2_duplicate_name;
+    }
+    return refusal == wire::Alive2Refusal::extra_too_long ? RequestOutcome::alive2_extra_too_long
+                                                          : RequestOutcome::alive2_invalid_name;
+}
+
 template <typename... Handlers>
 struct Overloaded : Handlers... {
     using Handlers::operator()...;
@@ -190,6 +199,32 @@ bool Server::may_list(wire::Code request, const asio::ip::address& peer) {
 
 // ---- ALIVE2: register, hold the registration while the connection lasts, unregister ------
 
+std::optional<std::uint32_t> Server::add_registration(wire::NodeInfo node, Connection& conn,
+                                                      std::string_view& refused_because) {
+    const int fd = conn.socket.native_handle();
+    std::optional<std::uint32_t> creation = registry_.add(node, fd, &conn);
+    if (creation) {
+        return creation;
+    }
+    const Registry::ActiveNode* holder = registry_.find(node.name);
+    if (holder && holder->is_static) {
+        // No connection to probe: the name is held for as long as the daemon runs.
+        log_.printf(0, "refusing to register %s: the name is a static entry (-static)",
+                    node.name.c_str());
+        refused_because = "static_name";
+        return std::nullopt;
+    }
+    const std::string name = node.name;
+    if (holder && drop_if_peer_gone(*holder)) {
+        creation = registry_.add(std::move(node), fd, &conn);
+    }
+    if (!creation) {
+        log_.printf(0, "node name already occupied %s", name.c_str());
+        refused_because = "duplicate_name";
+    }
+    return creation;
+}
+
 asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
                                             std::optional<wire::Alive2Refusal> refusal) {
     if (refusal == wire::Alive2Refusal::extra_too_long) {
@@ -214,22 +249,7 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     std::optional<std::uint32_t> creation;
     std::string_view refused_because = refusal ? refusal_reason(*refusal) : "";
     if (!refusal) {
-        creation = registry_.add(node, fd, conn.get());
-        const Registry::ActiveNode* holder = creation ? nullptr : registry_.find(name);
-        if (holder && holder->is_static) {
-            // No connection to probe: the name is held for as long as the daemon runs.
-            log_.printf(0, "refusing to register %s: the name is a static entry (-static)",
-                        name.c_str());
-            refused_because = "static_name";
-        } else if (!creation) {
-            if (holder && drop_if_peer_gone(*holder)) {
-                creation = registry_.add(std::move(node), fd, conn.get());
-            }
-            if (!creation) {
-                log_.printf(0, "node name already occupied %s", name.c_str());
-                refused_because = "duplicate_name";
-            }
-        }
+        creation = add_registration(std::move(node), *conn, refused_because);
     }
     const std::string answer =
         wire::encode_alive2_reply(highest_version, creation.has_value(), creation.value_or(0));
@@ -237,12 +257,9 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
     // A few bytes into a fresh connection's empty send buffer: this send completes at once.
     const bool sent = send_without_waiting(fd, answer, {}) == answer.size();
     if (!creation) {
-        const RequestOutcome outcome = !refusal ? RequestOutcome::alive2_duplicate_name
-                                       : refusal == wire::Alive2Refusal::extra_too_long
-                                           ? RequestOutcome::alive2_extra_too_long
-                                           : RequestOutcome::alive2_invalid_name;
         const auto now = Clock::now();
-        observer_.registration_refused(outcome, now - conn->accepted, refused_because,
+        observer_.registration_refused(alive2_refused_outcome(refusal), now - conn->accepted,
+                                       refused_because,
                                        {.name = name, .port = port, .peer = conn->peer});
         accept_mark_ = now;
         co_return;  // refused: the reply is sent, the connection closes

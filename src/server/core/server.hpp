@@ -155,6 +155,10 @@ class Server {
     bool may_list(wire::Code request, const asio::ip::address& peer);
     asio::awaitable<void> handle_alive2(std::unique_ptr<Connection> conn, wire::NodeInfo node,
                                         std::optional<wire::Alive2Refusal> refusal);
+    // Registers node, held by conn: its creation, or nullopt (logged, refused_because set) if
+    // the name is taken. A holder whose peer has already gone makes room.
+    std::optional<std::uint32_t> add_registration(wire::NodeInfo node, Connection& conn,
+                                                  std::string_view& refused_because);
     void hold_registration(std::unique_ptr<Connection> conn, std::string name);
     Answer handle_port_please2(const wire::PortPlease2Request& request);
     Answer handle_names();

@@ -203,19 +203,10 @@ std::variant<Acceptor, std::string> open_metrics_listener(asio::io_context& io,
     return acceptor;
 }
 
-}  // namespace
-
-int run_daemon(const DaemonOptions& options) {
-    Logger log(options.debug_level);
-    (void)std::signal(SIGPIPE, SIG_IGN);
-    // What SIGHUP re-executes: this binary as it was found at start, with the same arguments.
-    std::string image_error;
-    const std::optional<ExecImage> image = capture_exec_image(image_error);
-    InheritedDescriptors inherited = take_inherited_descriptors();
-    // A process re-executed by SIGHUP is the same process: it is already detached.
-    const bool resumed = inherited.from_previous_process();
-
-    ListenPlan plan;
+// What is read before detaching, so that a mistake is reported where it can be seen: the
+// addresses to bind and the -static file. An exit status if either is bad.
+std::optional<int> read_configuration(const DaemonOptions& options, ListenPlan& plan,
+                                      StaticFile& static_file, Logger& log) {
     if (!options.systemd) {
         if (options.port == 0) {
             // Only a garbled ERL_EPMD_PORT gets here (-port 0 is a usage error): a random port
@@ -229,14 +220,51 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    // Read before detaching, so that a bad file is reported where it can be seen.
-    StaticFile static_file;
     if (!options.static_file.empty()) {
         static_file = read_static_file(options.static_file);
         if (!static_file.error.empty()) {
             log.printf(0, "bad -static file: %s", static_file.error.c_str());
             return 1;
         }
+    }
+    return std::nullopt;
+}
+
+// The registrations and the state a previous process passed, taken over. After raising the
+// descriptor limit: each registration takes one here.
+void take_over(const InheritedDescriptors& inherited, bool systemd, Restarter& restarter,
+               Logger& log) {
+    if (inherited.states.empty() && inherited.bundles.empty()) {
+        return;
+    }
+    std::vector<std::string> problems;
+    const std::vector<int> registrations = unbundle_registrations(inherited.bundles, problems);
+    for (const std::string& problem : problems) {
+        log.printf(0, "handover: %s", problem.c_str());
+    }
+    const std::optional<HandoverState> state = take_state(inherited.states, log);
+    restarter.adopt(state ? &*state : nullptr, registrations);
+    if (systemd) {
+        clear_fd_store();  // the store must never hold stale copies
+    }
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    Logger log(options.debug_level);
+    (void)std::signal(SIGPIPE, SIG_IGN);
+    // What SIGHUP re-executes: this binary as it was found at start, with the same arguments.
+    std::string image_error;
+    const std::optional<ExecImage> image = capture_exec_image(image_error);
+    InheritedDescriptors inherited = take_inherited_descriptors();
+    // A process re-executed by SIGHUP is the same process: it is already detached.
+    const bool resumed = inherited.from_previous_process();
+
+    ListenPlan plan;
+    StaticFile static_file;
+    if (const std::optional<int> status = read_configuration(options, plan, static_file, log)) {
+        return *status;
     }
     if (options.daemonize && resumed) {
         log.use_syslog();
@@ -274,22 +302,7 @@ int run_daemon(const DaemonOptions& options) {
     observability.read_counts_from([&server] { return server.counts(); });
     Restarter restarter(io, options, log, server);
     server.add_static_entries(std::move(static_file.nodes));
-    if (!inherited.states.empty() || !inherited.registrations.empty() ||
-        !inherited.bundles.empty()) {
-        // After raising the descriptor limit: each registration takes one here.
-        std::vector<std::string> problems;
-        std::vector<int> registrations = unbundle_registrations(inherited.bundles, problems);
-        for (const std::string& problem : problems) {
-            log.printf(0, "handover: %s", problem.c_str());
-        }
-        registrations.insert(registrations.end(), inherited.registrations.begin(),
-                             inherited.registrations.end());
-        const std::optional<HandoverState> state = take_state(inherited.states, log);
-        restarter.adopt(state ? &*state : nullptr, registrations);
-        if (options.systemd) {
-            clear_fd_store();  // the store must never hold stale copies
-        }
-    }
+    take_over(inherited, options.systemd, restarter, log);
     if (image) {
         restarter.enable_reexec(*image, std::move(listener_names));
     } else {

@@ -6,24 +6,14 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <charconv>
 
+#include "server/config/values.hpp"
 #include "server/observe/http.hpp"
 
 namespace epmdx::server {
 namespace {
 
 using asio::use_awaitable;
-
-std::optional<std::uint16_t> port_number(std::string_view text) {
-    unsigned value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value == 0 ||
-        value > 65535) {
-        return std::nullopt;
-    }
-    return static_cast<std::uint16_t>(value);
-}
 
 // "VALUE" then why it is refused. Built by appending: GCC 12 at -O3 warns (-Wrestrict, falsely)
 // about a literal prepended to a temporary string.
@@ -39,7 +29,7 @@ std::variant<asio::ip::tcp::endpoint, std::string> parse_metrics_endpoint(std::s
     const auto colon = value.rfind(':');
     const std::string_view port_text =
         colon == std::string_view::npos ? value : value.substr(colon + 1);
-    const auto port = port_number(port_text);
+    const auto port = parse_port(port_text);
     if (!port) {
         return refusal(value,
                        " is not [ADDRESS:]PORT with a port from 1 to 65535 (IPv6 as [::1]:PORT)");

@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "platform/platform.hpp"
+#include "server/config/values.hpp"
 #include "server/core/connection.hpp"
 #include "server/restart/handover_state.hpp"
 
@@ -41,19 +43,6 @@ std::optional<long> parse_number(const char* text) {
         return std::nullopt;
     }
     return value;
-}
-
-std::vector<std::string> split(std::string_view text, char separator) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t end = text.find(separator, start);
-        parts.emplace_back(text.substr(start, end - start));
-        if (end == std::string_view::npos) {
-            return parts;
-        }
-        start = end + 1;
-    }
 }
 
 std::string errno_text(int error) {
@@ -117,9 +106,10 @@ InheritedDescriptors take_inherited_descriptors() {
     InheritedDescriptors result;
     const std::optional<long> pid = parse_number(std::getenv("LISTEN_PID"));
     const std::optional<long> count = parse_number(std::getenv("LISTEN_FDS"));
-    const char* names_text = std::getenv("LISTEN_FDNAMES");
-    const std::vector<std::string> names =
-        names_text ? split(names_text, ':') : std::vector<std::string>{};
+    const char* names_variable = std::getenv("LISTEN_FDNAMES");
+    const std::string names_text = names_variable ? names_variable : "";
+    const std::vector<std::string_view> names =
+        names_variable ? split(names_text, ':') : std::vector<std::string_view>{};
     ::unsetenv("LISTEN_PID");
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_FDNAMES");
@@ -129,22 +119,20 @@ InheritedDescriptors take_inherited_descriptors() {
     if (*count == 0) {
         return result;
     }
-    // A legacy start may pass tens of thousands of registrations: one call on Linux.
+    // All at once (one call on Linux), however many there are.
     platform::set_close_on_exec(first_passed_fd, first_passed_fd + static_cast<int>(*count) - 1);
     for (int i = 0; i < static_cast<int>(*count); ++i) {
         const int fd = first_passed_fd + i;
-        const std::string name =
-            static_cast<std::size_t>(i) < names.size() ? names[i] : std::string("unknown");
+        const std::string_view name =
+            static_cast<std::size_t>(i) < names.size() ? names[i] : "unknown";
         if (name == state_fd_name) {
             result.states.push_back(fd);
         } else if (name == bundle_fd_name) {
             result.bundles.push_back(fd);
-        } else if (name == registration_fd_name) {
-            result.registrations.push_back(fd);
         } else if (name == listener_fd_name) {
             result.handed_listeners.push_back(fd);
         } else {
-            result.systemd_listeners.push_back({fd, name});
+            result.systemd_listeners.push_back({fd, std::string(name)});
         }
     }
     return result;
@@ -354,11 +342,12 @@ std::string check_exec_image(const ExecImage& image) {
     return {};
 }
 
-std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
-    // The passed descriptors go to first..end-1, in any order (each is named). One that is
-    // there already keeps its place, so that even with tens of thousands of registrations only
-    // the few others in that range (the event loop's own descriptors) are moved: they are set
-    // aside above end and put back if execve fails.
+namespace {
+
+// Which descriptor goes to each target first..first+n-1 (each is named, so any order does). One
+// that is there already keeps its place, so that even with tens of thousands of registrations
+// only the few others in that range (the event loop's own descriptors) are moved.
+std::vector<const NamedFd*> assign_targets(std::span<const NamedFd> fds) {
     const int end = first_passed_fd + static_cast<int>(fds.size());
     std::vector<const NamedFd*> slots(fds.size(), nullptr);
     std::vector<const NamedFd*> to_move;
@@ -375,56 +364,73 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
             to_move.pop_back();
         }
     }
+    return slots;
+}
 
-    // Everything that allocates comes first: from the first move on, only system calls.
-    std::vector<std::string> environment;
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-        const std::string_view variable(*entry);
-        if (!variable.starts_with("LISTEN_PID=") && !variable.starts_with("LISTEN_FDS=") &&
-            !variable.starts_with("LISTEN_FDNAMES=")) {
-            environment.emplace_back(variable);
+// execve's argv and envp, built before the first descriptor moves (nothing allocates after):
+// the environment without the LISTEN_ variables, then those that name `slots`.
+class ExecVectors {
+  public:
+    ExecVectors(const ExecImage& image, std::span<const NamedFd* const> slots)
+        : arguments_(image.argv) {
+        for (char** entry = environ; *entry != nullptr; ++entry) {
+            const std::string_view variable(*entry);
+            if (!variable.starts_with("LISTEN_PID=") && !variable.starts_with("LISTEN_FDS=") &&
+                !variable.starts_with("LISTEN_FDNAMES=")) {
+                environment_.emplace_back(variable);
+            }
         }
+        std::string names;
+        for (const NamedFd* slot : slots) {
+            names += names.empty() ? "" : ":";
+            names += slot->name;
+        }
+        environment_.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+        environment_.push_back("LISTEN_FDS=" + std::to_string(slots.size()));
+        environment_.push_back("LISTEN_FDNAMES=" + names);
+        envp_ = pointers(environment_);
+        argv_ = pointers(arguments_);
     }
-    std::string names;
-    for (const NamedFd* slot : slots) {
-        names += names.empty() ? "" : ":";
-        names += slot->name;
-    }
-    environment.push_back("LISTEN_PID=" + std::to_string(::getpid()));
-    environment.push_back("LISTEN_FDS=" + std::to_string(fds.size()));
-    environment.push_back("LISTEN_FDNAMES=" + names);
-    std::vector<char*> envp;
-    envp.reserve(environment.size() + 1);
-    for (std::string& variable : environment) {
-        envp.push_back(variable.data());
-    }
-    envp.push_back(nullptr);
-    std::vector<std::string> arguments = image.argv;
-    std::vector<char*> argv;
-    argv.reserve(arguments.size() + 1);
-    for (std::string& argument : arguments) {
-        argv.push_back(argument.data());
-    }
-    argv.push_back(nullptr);
+    ExecVectors(const ExecVectors&) = delete;
+    ExecVectors& operator=(const ExecVectors&) = delete;
+    char* const* argv() const { return argv_.data(); }
+    char* const* envp() const { return envp_.data(); }
 
-    // What each target held before: its flags, and a copy if it had to make room.
-    struct Before {
-        int flags = -1;  // -1: the target was free
-        int copy = -1;
-    };
-    std::vector<Before> before(fds.size());
-    int error = 0;
-    std::size_t done = 0;
-    for (; done < slots.size(); ++done) {
+  private:
+    static std::vector<char*> pointers(std::vector<std::string>& strings) {
+        std::vector<char*> out;
+        out.reserve(strings.size() + 1);
+        for (std::string& text : strings) {
+            out.push_back(text.data());
+        }
+        out.push_back(nullptr);
+        return out;
+    }
+    std::vector<std::string> arguments_;
+    std::vector<std::string> environment_;
+    std::vector<char*> argv_;
+    std::vector<char*> envp_;
+};
+
+// What one target held before the move: its flags, and a copy if it had to make room.
+struct TargetBefore {
+    int flags = -1;  // -1: the target was free
+    int copy = -1;
+};
+
+// Puts slots[i] at target first+i, in order, saving in `before` what each target held (copies
+// go above `end`). Returns how many are in place and, if not all, the error that stopped it.
+std::pair<std::size_t, int> move_to_targets(std::span<const NamedFd* const> slots, int end,
+                                            std::vector<TargetBefore>& before) {
+    for (std::size_t done = 0; done < slots.size(); ++done) {
         const int target = first_passed_fd + static_cast<int>(done);
-        Before& saved = before[done];
+        TargetBefore& saved = before[done];
         if (slots[done]->fd == target) {
             // dup2 would leave it as it is: clear FD_CLOEXEC by hand. Every descriptor of this
             // process has it (the platform layer and take_inherited_descriptors set it).
             saved.flags = FD_CLOEXEC;
             if (::fcntl(target, F_SETFD, 0) != 0) {
-                error = errno;
-                break;
+                return {done, errno};
             }
             continue;
         }
@@ -432,33 +438,28 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
         if (saved.flags >= 0) {
             saved.copy = ::fcntl(target, F_DUPFD_CLOEXEC, end);
             if (saved.copy < 0) {
-                error = errno;
-                break;
+                return {done, errno};
             }
         }
         // dup2 leaves FD_CLOEXEC clear on the target: exactly the passed ones are inherited.
         if (::dup2(slots[done]->fd, target) < 0) {
-            error = errno;
+            const int error = errno;
             if (saved.copy >= 0) {
                 ::close(saved.copy);
                 saved.copy = -1;
             }
-            break;
+            return {done, error};
         }
     }
-    if (error == 0) {
-        platform::set_close_on_exec(end, -1);
-        const sigset_t signals = restart_signals();
-        sigset_t mask_before;
-        ::sigprocmask(SIG_BLOCK, &signals, &mask_before);
-        ::execve(image.path.c_str(), argv.data(), envp.data());
-        error = errno;
-        ::sigprocmask(SIG_SETMASK, &mask_before, nullptr);
-    }
-    // Put back what was moved: targets first..first+done-1 (and the one that failed midway).
+    return {slots.size(), 0};
+}
+
+// Undoes move_to_targets: targets first..first+done-1, and the one that failed midway.
+void restore_targets(std::span<const NamedFd* const> slots, std::size_t done,
+                     std::span<const TargetBefore> before) {
     for (std::size_t i = 0; i < std::min(done + 1, slots.size()); ++i) {
         const int target = first_passed_fd + static_cast<int>(i);
-        const Before& saved = before[i];
+        const TargetBefore& saved = before[i];
         if (slots[i]->fd == target) {
             if (saved.flags >= 0) {
                 ::fcntl(target, F_SETFD, saved.flags);
@@ -471,6 +472,26 @@ std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
             ::close(target);  // it was free
         }
     }
+}
+
+}  // namespace
+
+std::string reexec(const ExecImage& image, std::span<const NamedFd> fds) {
+    const std::vector<const NamedFd*> slots = assign_targets(fds);
+    const ExecVectors vectors(image, slots);
+    const int end = first_passed_fd + static_cast<int>(fds.size());
+    std::vector<TargetBefore> before(fds.size());
+    auto [done, error] = move_to_targets(slots, end, before);
+    if (done == slots.size()) {
+        platform::set_close_on_exec(end, -1);
+        const sigset_t signals = restart_signals();
+        sigset_t mask_before;
+        ::sigprocmask(SIG_BLOCK, &signals, &mask_before);
+        ::execve(image.path.c_str(), vectors.argv(), vectors.envp());
+        error = errno;
+        ::sigprocmask(SIG_SETMASK, &mask_before, nullptr);
+    }
+    restore_targets(slots, done, before);
     return done < slots.size() ? "cannot move the descriptors to pass: " + errno_text(error)
                                : errno_text(error);
 }
@@ -519,8 +540,6 @@ std::string store_in_fd_store([[maybe_unused]] std::span<const int> bundles,
 void clear_fd_store() {
     notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(bundle_fd_name));
     notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(state_fd_name));
-    // What an epmdx that stored each registration under its own name may have left.
-    notify_systemd("FDSTOREREMOVE=1\nFDNAME=" + std::string(registration_fd_name));
 }
 
 }  // namespace epmdx::server

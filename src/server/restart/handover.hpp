@@ -23,8 +23,6 @@ namespace epmdx::server {
 inline constexpr std::string_view state_fd_name = "epmdx-state";
 // A Unix socket with the registration sockets queued in it (bundle_registrations).
 inline constexpr std::string_view bundle_fd_name = "epmdx-registrations";
-// One registration socket: how the first version passed them, still taken on start.
-inline constexpr std::string_view registration_fd_name = "registration";
 inline constexpr std::string_view listener_fd_name = "epmdx-listen";
 // The kernel's limit on descriptors in one message (SCM_MAX_FD).
 inline constexpr std::size_t descriptors_per_message = 253;
@@ -39,14 +37,12 @@ struct NamedFd {
 struct InheritedDescriptors {
     std::vector<NamedFd> systemd_listeners;  // from the socket unit, in order
     std::vector<int> handed_listeners;       // epmdx-listen
-    std::vector<int> registrations;
-    std::vector<int> bundles;  // epmdx-registrations
-    std::vector<int> states;   // epmdx-state: one, normally
+    std::vector<int> bundles;                // epmdx-registrations
+    std::vector<int> states;                 // epmdx-state: one, normally
 
     // Something a previous epmdx process handed over.
     bool from_previous_process() const {
-        return !handed_listeners.empty() || !registrations.empty() || !bundles.empty() ||
-               !states.empty();
+        return !handed_listeners.empty() || !bundles.empty() || !states.empty();
     }
 };
 InheritedDescriptors take_inherited_descriptors();

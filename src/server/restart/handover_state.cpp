@@ -139,6 +139,111 @@ DecodedHandoverState failure(std::string error) {
     return {std::nullopt, std::move(error)};
 }
 
+// Why the blob's header does not announce a payload this epmdx reads, or "" if it does.
+std::string header_problem(std::span<const std::uint8_t> blob) {
+    if (blob.size() < handover_header_bytes) {
+        return "truncated: " + std::to_string(blob.size()) + " bytes, shorter than the " +
+               std::to_string(handover_header_bytes) + "-byte header";
+    }
+    if (std::string_view(reinterpret_cast<const char*>(blob.data()), handover_magic.size()) !=
+        handover_magic) {
+        return "not epmdx state (wrong magic)";
+    }
+    Reader header(
+        blob.subspan(handover_magic.size(), handover_header_bytes - handover_magic.size()));
+    const std::uint32_t version = header.u32();
+    const std::uint32_t length = header.u32();
+    const std::uint32_t checksum = header.u32();
+    if (version != handover_version) {
+        return "state version " + std::to_string(version) + ", this epmdx reads version " +
+               std::to_string(handover_version);
+    }
+    const std::span<const std::uint8_t> payload = blob.subspan(handover_header_bytes);
+    if (payload.size() != length) {
+        return "truncated or padded: the header announces " + std::to_string(length) +
+               " bytes of payload, there are " + std::to_string(payload.size());
+    }
+    if (crc32(payload) != checksum) {
+        return "bad checksum";
+    }
+    return {};
+}
+
+// The read_entry functions read one entry and return what is wrong with it, or "" if it may
+// come back or the payload ended (in.ok() then says so).
+std::string read_entry(Reader& in, HandoverState::Registration& entry) {
+    entry.socket_inode = in.u64();
+    const std::optional<asio::ip::address> peer = in.address();
+    if (!peer) {
+        return "an unknown address family";
+    }
+    entry.peer = *peer;
+    entry.counter = in.u32();
+    entry.node.port = in.u16();
+    entry.node.node_type = in.u8();
+    entry.node.protocol = in.u8();
+    entry.node.highest_version = in.u16();
+    entry.node.lowest_version = in.u16();
+    entry.node.name = in.text();
+    entry.node.extra = in.text();
+    if (!in.ok()) {
+        return {};
+    }
+    if (std::string problem = name_problem(entry.node.name); !problem.empty()) {
+        return problem;
+    }
+    if (entry.node.extra.size() > wire::max_extra_bytes) {
+        return "too long an extra";
+    }
+    if (entry.node.port == 0) {
+        return "port 0";
+    }
+    if (entry.counter < min_counter) {
+        return "creation counter " + std::to_string(entry.counter);
+    }
+    return {};
+}
+
+std::string read_entry(Reader& in, HandoverState::OldEntry& entry) {
+    entry.counter = in.u32();
+    entry.port = in.u16();
+    entry.fd = static_cast<std::int32_t>(in.u32());
+    entry.name = in.text();
+    if (!in.ok()) {
+        return {};
+    }
+    if (std::string problem = name_problem(entry.name); !problem.empty()) {
+        return problem;
+    }
+    if (entry.counter < min_counter) {
+        return "creation counter " + std::to_string(entry.counter);
+    }
+    return {};
+}
+
+// A count, then that many entries of at least min_bytes each, into `entries`. Returns what is
+// wrong with the list, or "" (a read past the end is left to in.ok()). `kind` names the list in
+// the message and `each` one of its entries.
+template <typename Entry>
+std::string read_entries(Reader& in, std::size_t min_bytes, std::string_view kind,
+                         std::string_view each, std::vector<Entry>& entries) {
+    const std::uint32_t count = in.u32();
+    if (in.ok() && count > in.left() / min_bytes) {
+        return std::string(kind) + " count " + std::to_string(count) + " does not fit the payload";
+    }
+    entries.reserve(count);
+    for (std::uint32_t i = 0; i < count && in.ok(); ++i) {
+        Entry entry;
+        if (const std::string problem = read_entry(in, entry); !problem.empty()) {
+            return std::string(each) + " " + std::to_string(i) + " has " + problem;
+        }
+        if (in.ok()) {
+            entries.push_back(std::move(entry));
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 std::uint32_t crc32(std::span<const std::uint8_t> bytes) {
@@ -182,96 +287,18 @@ std::string encode_handover_state(const HandoverState& state) {
 }
 
 DecodedHandoverState decode_handover_state(std::span<const std::uint8_t> blob) {
-    if (blob.size() < handover_header_bytes) {
-        return failure("truncated: " + std::to_string(blob.size()) + " bytes, shorter than the " +
-                       std::to_string(handover_header_bytes) + "-byte header");
+    if (std::string problem = header_problem(blob); !problem.empty()) {
+        return failure(std::move(problem));
     }
-    if (std::string_view(reinterpret_cast<const char*>(blob.data()), handover_magic.size()) !=
-        handover_magic) {
-        return failure("not epmdx state (wrong magic)");
-    }
-    Reader header(
-        blob.subspan(handover_magic.size(), handover_header_bytes - handover_magic.size()));
-    const std::uint32_t version = header.u32();
-    const std::uint32_t length = header.u32();
-    const std::uint32_t checksum = header.u32();
-    if (version != handover_version) {
-        return failure("state version " + std::to_string(version) + ", this epmdx reads version " +
-                       std::to_string(handover_version));
-    }
-    const std::span<const std::uint8_t> payload = blob.subspan(handover_header_bytes);
-    if (payload.size() != length) {
-        return failure("truncated or padded: the header announces " + std::to_string(length) +
-                       " bytes of payload, there are " + std::to_string(payload.size()));
-    }
-    if (crc32(payload) != checksum) {
-        return failure("bad checksum");
-    }
-
-    Reader in(payload);
+    Reader in(blob.subspan(handover_header_bytes));
     HandoverState state;
-    const std::uint32_t registrations = in.u32();
-    if (in.ok() && registrations > in.left() / min_registration_bytes) {
-        return failure("registration count " + std::to_string(registrations) +
-                       " does not fit the payload");
+    std::string problem = read_entries(in, min_registration_bytes, "registration", "registration",
+                                       state.registrations);
+    if (problem.empty()) {
+        problem = read_entries(in, min_old_bytes, "old/unused", "old/unused entry", state.old);
     }
-    state.registrations.reserve(registrations);
-    for (std::uint32_t i = 0; i < registrations && in.ok(); ++i) {
-        HandoverState::Registration entry;
-        entry.socket_inode = in.u64();
-        const std::optional<asio::ip::address> peer = in.address();
-        if (!peer) {
-            return failure("registration " + std::to_string(i) + " has an unknown address family");
-        }
-        entry.peer = *peer;
-        entry.counter = in.u32();
-        entry.node.port = in.u16();
-        entry.node.node_type = in.u8();
-        entry.node.protocol = in.u8();
-        entry.node.highest_version = in.u16();
-        entry.node.lowest_version = in.u16();
-        entry.node.name = in.text();
-        entry.node.extra = in.text();
-        if (!in.ok()) {
-            break;
-        }
-        if (const std::string problem = name_problem(entry.node.name); !problem.empty()) {
-            return failure("registration " + std::to_string(i) + " has " + problem);
-        }
-        if (entry.node.extra.size() > wire::max_extra_bytes) {
-            return failure("registration " + std::to_string(i) + " has too long an extra");
-        }
-        if (entry.node.port == 0) {
-            return failure("registration " + std::to_string(i) + " has port 0");
-        }
-        if (entry.counter < min_counter) {
-            return failure("registration " + std::to_string(i) + " has creation counter " +
-                           std::to_string(entry.counter));
-        }
-        state.registrations.push_back(std::move(entry));
-    }
-    const std::uint32_t old = in.u32();
-    if (in.ok() && old > in.left() / min_old_bytes) {
-        return failure("old/unused count " + std::to_string(old) + " does not fit the payload");
-    }
-    state.old.reserve(in.ok() ? old : 0);
-    for (std::uint32_t i = 0; i < old && in.ok(); ++i) {
-        HandoverState::OldEntry entry;
-        entry.counter = in.u32();
-        entry.port = in.u16();
-        entry.fd = static_cast<std::int32_t>(in.u32());
-        entry.name = in.text();
-        if (!in.ok()) {
-            break;
-        }
-        if (const std::string problem = name_problem(entry.name); !problem.empty()) {
-            return failure("old/unused entry " + std::to_string(i) + " has " + problem);
-        }
-        if (entry.counter < min_counter) {
-            return failure("old/unused entry " + std::to_string(i) + " has creation counter " +
-                           std::to_string(entry.counter));
-        }
-        state.old.push_back(std::move(entry));
+    if (!problem.empty()) {
+        return failure(std::move(problem));
     }
     if (!in.ok()) {
         return failure("a field runs past the end of the payload");

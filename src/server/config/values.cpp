@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/config/values.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace epmdx::server {
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+    unsigned number = 0;
+    const char* end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, number);
+    if (error != std::errc() || stop != end || number == 0 || number > 65535) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(number);
+}
+
+std::vector<std::string_view> list_items(std::string_view text) {
+    std::vector<std::string_view> items;
+    for (std::size_t pos = 0; pos < text.size();) {
+        const std::size_t start = text.find_first_not_of(", ", pos);
+        if (start == std::string_view::npos) {
+            break;
+        }
+        const std::size_t end = std::min(text.find_first_of(", ", start), text.size());
+        items.push_back(text.substr(start, end - start));
+        pos = end;
+    }
+    return items;
+}
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+    std::vector<std::string_view> parts;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t end = text.find(separator, start);
+        parts.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
+        if (end == std::string_view::npos) {
+            return parts;
+        }
+        start = end + 1;
+    }
+}
+
+}  // namespace epmdx::server

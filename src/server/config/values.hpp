@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// Small readings shared by the parts and the CLI, each rule in one place: a port number and a
+// list from text, and a peer as the IPv4 address it is when it arrives IPv4-mapped. Pure.
+#pragma once
+
+#include <asio/ip/address.hpp>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace epmdx::server {
+
+// A port as -static lines, -metrics and -host give it: all of text is decimal, 1 to 65535.
+std::optional<std::uint16_t> parse_port(std::string_view text);
+
+// The items of a list such as -address or an access rule: separated by commas and spaces, in any
+// number; empty items are skipped.
+std::vector<std::string_view> list_items(std::string_view text);
+
+// text cut at every separator, empty parts included (so that "a::b" has three).
+std::vector<std::string_view> split(std::string_view text, char separator);
+
+// On a dual-stack socket an IPv4 client arrives as ::ffff:a.b.c.d: this is a.b.c.d. Any other
+// address is returned as it is.
+inline asio::ip::address unmapped(const asio::ip::address& address) {
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
+    return address;
+}
+
+}  // namespace epmdx::server
