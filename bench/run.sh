@@ -273,6 +273,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mode=$( ((smoke)) && echo "smoke (tiny counts; figures meaningless)" || echo full)
 data="$work/lookups.dat"
 {
+  echo "<!-- SPDX-License-Identifier: Apache-2.0 -->"
   echo "# epmdx vs OTP epmd vs the kernel floor: benchmark report"
   echo
   [[ -z $note ]] || { echo "> **$note**"; echo; }
