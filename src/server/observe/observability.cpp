@@ -83,6 +83,9 @@ std::string Observability::metrics_text() const {
     gauges.connections_registered = core.registered_nodes;  // one connection per registration
     gauges.connections_waiting = core.connections - core.registered_nodes;
     gauges.metrics_connections = metrics_listener_ ? metrics_listener_->connections() : 0;
+    if (fleet_) {
+        gauges.fleet = fleet_();
+    }
     return render_exposition(metrics_, gauges, platform::process_stats(), EPMDX_VERSION);
 }
 
