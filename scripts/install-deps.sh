@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libasio-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev                   # JSON output of the client actions (-json), fleet values
-  libcurl4-openssl-dev                 # -fleet: etcd's HTTP/JSON gateway
+  libcurl4-openssl-dev libssl-dev      # -fleet: etcd's HTTP/JSON gateway; base64 from libcrypto
   etcd-server etcd-client              # -fleet: the real etcd (3.4) the fleet tests start
   clang libclang-rt-14-dev             # libFuzzer
   clang-format clang-tidy              # scripts/lint.sh
