@@ -252,10 +252,10 @@ TEST(Fleet, ServesLocallyWhileEtcdIsDownAndCatchesUpAfter) {
     EtcdServer etcd;  // not started yet
     const std::uint16_t metrics_port = free_port();
     // The variable, not the flag, this time.
-    Daemon daemon = Daemon::start(
-        DaemonKind::epmdx,
-        {"-fleet_prefix", "/t3/", "-fleet_host", "h", "-metrics", std::to_string(metrics_port)},
-        {{"ERL_EPMD_FLEET", etcd.url()}});
+    Daemon daemon = Daemon::start(DaemonKind::epmdx,
+                                  {"-fleet_prefix", "/t3/", "-fleet_host", "h", "-metrics",
+                                   std::to_string(metrics_port), "-log_events"},
+                                  {{"ERL_EPMD_FLEET", etcd.url()}});
     ASSERT_TRUE(wait_for_port(metrics_port, 5s));
     EXPECT_TRUE(
         eventually([&] { return metric(metrics_port, "epmdx_fleet_failed_total") > 0; }, 5s));
@@ -293,6 +293,21 @@ TEST(Fleet, ServesLocallyWhileEtcdIsDownAndCatchesUpAfter) {
         ++warnings;
     }
     EXPECT_EQ(warnings, 2U) << log;
+    // And as events: lost at start, reached, lost, reached.
+    std::vector<std::string> events;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        for (const std::string event :
+             {"event=fleet_lost reason=unreachable", "event=fleet_reached"}) {
+            if (line.find(event) != std::string::npos) {
+                events.push_back(event);
+            }
+        }
+    }
+    EXPECT_EQ(events, (std::vector<std::string>{
+                          "event=fleet_lost reason=unreachable", "event=fleet_reached",
+                          "event=fleet_lost reason=unreachable", "event=fleet_reached"}))
+        << log;
     EXPECT_NE(log.find("-fleet: publishing to etcd at " + etcd.url()), std::string::npos) << log;
 }
 

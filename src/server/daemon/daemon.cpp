@@ -341,6 +341,9 @@ int run_daemon(const DaemonOptions& options) {
             const fleet::FleetCounts counts = publisher.counts();
             return FleetGauges{counts.connected, counts.published, counts.deleted, counts.failed};
         });
+        publisher->on_status([&observability](bool reached, std::string_view reason) {
+            observability.fleet_status(reached, reason);
+        });
         publisher->hold(server.registry());  // static entries and registrations taken over
         publisher->start();
     }

@@ -14,6 +14,19 @@ constexpr std::size_t ops_per_txn = 128;
 constexpr std::chrono::milliseconds call_timeout{1000};
 constexpr std::chrono::milliseconds first_backoff{100};
 
+// The token an event gives as the reason (a string literal: it outlives any post).
+std::string_view reason_token(EtcdFailure::Kind kind) {
+    switch (kind) {
+        case EtcdFailure::Kind::unreachable:
+            return "unreachable";
+        case EtcdFailure::Kind::lease_lost:
+            return "lease_lost";
+        case EtcdFailure::Kind::refused:
+            return "refused";
+    }
+    return "refused";
+}
+
 }  // namespace
 
 FleetPublisher::FleetPublisher(asio::io_context& io, Logger& log, FleetSettings settings)
@@ -79,9 +92,13 @@ void FleetPublisher::queue(Change change) {
     wake_.notify_one();
 }
 
-void FleetPublisher::report(std::string message) {
-    asio::post(io_, [this, message = std::move(message)] {
+void FleetPublisher::report(std::string message, std::optional<bool> reached,
+                            std::string_view reason) {
+    asio::post(io_, [this, message = std::move(message), reached, reason] {
         log_.printf(0, "-fleet: %s", message.c_str());
+        if (reached && on_status_) {
+            on_status_(*reached, reason);
+        }
     });
 }
 
@@ -91,7 +108,8 @@ void FleetPublisher::note_failure(const EtcdFailure& failure) {
         lease_ = 0;
     }
     if (!reported_down_) {
-        report("cannot reach etcd (" + failure.message + "); serving locally, retrying");
+        report("cannot reach etcd (" + failure.message + "); serving locally, retrying", false,
+               reason_token(failure.kind));
         reported_down_ = true;
     }
     synced_ = false;
@@ -207,7 +225,8 @@ void FleetPublisher::run() {
                 backoff = first_backoff;
                 next_keep_alive = now + settings_.lease_ttl / 3;
                 report("publishing to etcd at " + etcd.endpoint() + ": " +
-                       std::to_string(held_.size()) + " nodes of host " + settings_.host);
+                           std::to_string(held_.size()) + " nodes of host " + settings_.host,
+                       true);
             }
         } else if (synced_ && !touched.empty()) {
             if (auto failure = write(etcd, {touched.begin(), touched.end()})) {

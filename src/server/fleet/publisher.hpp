@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,10 @@ class FleetPublisher final : public Observer {
     FleetPublisher& operator=(const FleetPublisher&) = delete;
     ~FleetPublisher() override;
 
+    // Before start(): told on the loop thread each time etcd is lost (reason: unreachable,
+    // refused or lease_lost) or reached again.
+    using StatusCallback = std::function<void(bool reached, std::string_view reason)>;
+    void on_status(StatusCallback callback) { on_status_ = std::move(callback); }
     // Before start(): what the registry already holds (static entries, registrations taken
     // over from the previous process).
     void hold(const Registry& registry);
@@ -89,11 +94,14 @@ class FleetPublisher final : public Observer {
     // etcd's default most operations.
     std::optional<EtcdFailure> write(Etcd& etcd, const std::vector<std::string>& keys);
     void note_failure(const EtcdFailure& failure);
-    void report(std::string message);
+    // A log line on the loop thread; with `reached`, a status change for on_status too.
+    void report(std::string message, std::optional<bool> reached = std::nullopt,
+                std::string_view reason = {});
 
     asio::io_context& io_;
     Logger& log_;
     const FleetSettings settings_;
+    StatusCallback on_status_;
 
     std::mutex mutex_;
     std::condition_variable wake_;

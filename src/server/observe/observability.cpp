@@ -69,6 +69,11 @@ void Observability::unregistered(const NodeEvent& node, std::string_view why) {
                    .reason = why});
 }
 
+void Observability::fleet_status(bool reached, std::string_view reason) {
+    events_.write(
+        {.kind = reached ? EventKind::fleet_reached : EventKind::fleet_lost, .reason = reason});
+}
+
 void Observability::stopping() {
     if (metrics_listener_) {
         metrics_listener_->shutdown();

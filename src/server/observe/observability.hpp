@@ -42,6 +42,8 @@ class Observability final : public Observer {
     void registered(const NodeEvent& node) override;
     void unregistered(const NodeEvent& node, std::string_view why) override;
     void stopping() override;
+    // -fleet's etcd lost (reason: unreachable, refused or lease_lost) or reached again: an event.
+    void fleet_status(bool reached, std::string_view reason);
 
     // The exposition as a scrape sees it now.
     std::string metrics_text() const;
