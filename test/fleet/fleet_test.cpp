@@ -248,6 +248,42 @@ double metric(std::uint16_t metrics_port, const std::string& series) {
     return -1;
 }
 
+// The lease IDs `etcdctl lease list` shows.
+std::vector<std::string> lease_ids(const EtcdServer& etcd) {
+    const RunResult listed = etcd.ctl({"lease", "list"});
+    std::vector<std::string> ids;
+    std::istringstream lines(listed.out);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.find("found") == std::string::npos) {
+            ids.push_back(line);
+        }
+    }
+    return ids;
+}
+
+TEST(Fleet, ALostLeaseIsGrantedAgainAndEveryKeyPublishedAgain) {
+    EtcdServer etcd;
+    etcd.start();
+    Daemon daemon = Daemon::start(DaemonKind::epmdx, fleet_args(etcd, "/t5/", "hostL"));
+    Registration one = register_node(daemon.port(), "one", 5040);
+    Registration two = register_node(daemon.port(), "two", 5041);
+    ASSERT_TRUE(etcd.holds_exactly("/t5/", {"/t5/nodes/hostL/one", "/t5/nodes/hostL/two"}));
+    const std::vector<std::string> before = lease_ids(etcd);
+    ASSERT_EQ(before.size(), 1U);
+    // As etcd does when a lease expires: its keys go with it.
+    ASSERT_EQ(etcd.ctl({"lease", "revoke", before.front()}).exit_code, 0);
+    ASSERT_TRUE(etcd.holds_exactly("/t5/", {}, 0ms));
+    // Noticed at the next keep-alive (a third of the TTL).
+    EXPECT_TRUE(etcd.holds_exactly("/t5/", {"/t5/nodes/hostL/one", "/t5/nodes/hostL/two"}, 6s))
+        << daemon.log();
+    const std::vector<std::string> after = lease_ids(etcd);
+    ASSERT_EQ(after.size(), 1U);
+    EXPECT_NE(after.front(), before.front());
+    const std::string log = daemon.log();
+    EXPECT_NE(log.find("-fleet: the lease was lost"), std::string::npos) << log;
+    EXPECT_EQ(log.find("-fleet: cannot reach etcd"), std::string::npos) << log;
+}
+
 TEST(Fleet, ServesLocallyWhileEtcdIsDownAndCatchesUpAfter) {
     EtcdServer etcd;  // not started yet
     const std::uint16_t metrics_port = free_port();

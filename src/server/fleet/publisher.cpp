@@ -105,9 +105,13 @@ void FleetPublisher::report(std::string message, std::optional<bool> reached,
 void FleetPublisher::note_failure(const EtcdFailure& failure) {
     failed_.fetch_add(1);
     if (failure.kind == EtcdFailure::Kind::lease_lost) {
+        // Always said: etcd is there, but every key of this daemon went with the lease.
         lease_ = 0;
-    }
-    if (!reported_down_) {
+        report("the lease was lost (" + failure.message +
+                   "); granting a new one and publishing every node again",
+               false, reason_token(failure.kind));
+        reported_down_ = true;
+    } else if (!reported_down_) {
         report("cannot reach etcd (" + failure.message + "); serving locally, retrying", false,
                reason_token(failure.kind));
         reported_down_ = true;
@@ -155,8 +159,7 @@ std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
             if (failure->kind != EtcdFailure::Kind::lease_lost) {
                 return failure;
             }
-            report("the lease was lost; granting a new one and publishing every node again");
-            lease_ = 0;
+            note_failure(*failure);
         }
     }
     if (lease_ == 0) {
