@@ -21,9 +21,14 @@ const OptionSpec* find_option(std::string_view arg) {
     return nullptr;
 }
 
-// The one line for an option this build lacks (-systemd without libsystemd, e.g. the static
-// build of scripts/release.sh), wherever it stands.
+// The one line for an option this build lacks (-systemd without libsystemd, -fleet without
+// libcurl, e.g. in the static build of scripts/release.sh), wherever it stands.
 InvalidValue unavailable(const OptionSpec& option) {
+    if (option.needs_fleet) {
+        return InvalidValue{"epmdx: " + std::string(option.flag) +
+                            ": this epmdx was built without libcurl (the static build has no "
+                            "fleet view); use a build from the Debian package or from source\n"};
+    }
     return InvalidValue{"epmdx: " + std::string(option.flag) +
                         ": this epmdx was built without libsystemd; start it without " +
                         std::string(option.flag) + " and it opens its own listening sockets\n"};
@@ -40,6 +45,14 @@ std::optional<Command> read_variable(const OptionSpec& option, Apply reader, Set
 
 bool systemd_supported() {
 #ifdef EPMDX_HAVE_SYSTEMD
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool fleet_supported() {
+#ifdef EPMDX_HAVE_FLEET
     return true;
 #else
     return false;

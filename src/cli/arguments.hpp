@@ -46,6 +46,9 @@ struct ClientCommand {
     // Bounds each host's request and each -check step. Applies only with -host, -json, -lookup
     // and -check: OTP's actions alone wait as long as OTP's command line does (forever).
     std::uint32_t timeout_ms = 5000;
+    // -fleet: etcd client URLs to list the fleet view from instead of asking port mappers.
+    std::string fleet_endpoints;
+    std::string fleet_prefix = server::DaemonOptions{}.fleet_prefix;
 };
 
 struct DaemonCommand {
@@ -67,6 +70,8 @@ Command parse_arguments(std::span<const std::string> args, const Environment& en
 
 // Whether this build takes -systemd (needs libsystemd).
 bool systemd_supported();
+// Whether this build takes -fleet and its settings (needs libcurl: not the static build).
+bool fleet_supported();
 
 // The usage text: every option, OTP's and ours.
 std::string usage_text();

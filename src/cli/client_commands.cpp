@@ -6,6 +6,9 @@
 #include <string_view>
 
 #include "cli/diagnose.hpp"
+#ifdef EPMDX_HAVE_FLEET
+#include "cli/fleet_actions.hpp"
+#endif
 #include "epmdx/client.hpp"
 
 namespace epmdx::cli {
@@ -58,6 +61,11 @@ std::string_view up_to_nul(std::string_view bytes) {
 }  // namespace
 
 int run_client(const ClientCommand& command) {
+#ifdef EPMDX_HAVE_FLEET
+    if (!command.fleet_endpoints.empty()) {
+        return run_fleet_names(command);  // the only action the parser lets -fleet reach
+    }
+#endif
     if (command.action == ClientAction::check) {
         return run_check(command);
     }

@@ -135,14 +135,48 @@ std::optional<Command> set_metrics(Settings& settings, const std::string& value,
     return std::nullopt;
 }
 
+// -fleet and -fleet_prefix: the endpoints are checked where they are used (a daemon warns and
+// serves locally; the client actions refuse them).
+std::optional<Command> set_fleet(Settings& settings, const std::string& value,
+                                 std::string_view /*source*/) {
+    settings.daemon.fleet_endpoints = value;
+    settings.client.fleet_endpoints = value;
+    return std::nullopt;
+}
+
+std::optional<Command> set_fleet_prefix(Settings& settings, const std::string& value,
+                                        std::string_view source) {
+    if (value.empty()) {
+        return InvalidValue{"epmdx: " + std::string(source) +
+                            " needs a key prefix, e.g. /epmdx/\n"};
+    }
+    // Keys go under it as a directory: PREFIX nodes/HOST/NAME.
+    const std::string prefix = value.ends_with('/') ? value : value + "/";
+    settings.daemon.fleet_prefix = prefix;
+    settings.client.fleet_prefix = prefix;
+    return std::nullopt;
+}
+
+std::string show_fleet_prefix(const Settings& defaults) {
+    return defaults.daemon.fleet_prefix;
+}
+
 // -host and -json suit some actions only: KILL and STOP are answered to local clients alone,
-// and -check names its own host.
+// and -check names its own host. -fleet lists names only, and asks no port mapper.
 std::optional<Command> refuse_extras(const Settings& settings, std::string_view action,
-                                     bool hosts_apply, bool json_applies) {
+                                     bool hosts_apply, bool json_applies,
+                                     bool fleet_applies = false) {
     const auto refuse = [action](std::string_view option) {
         return InvalidValue{"epmdx: " + std::string(option) + " does not apply to " +
                             std::string(action) + "\n"};
     };
+    if (!fleet_applies && !settings.client.fleet_endpoints.empty()) {
+        return refuse("-fleet");
+    }
+    if (fleet_applies && !settings.client.fleet_endpoints.empty() &&
+        !settings.client.hosts.empty()) {
+        return InvalidValue{"epmdx: -host and -fleet cannot be combined\n"};
+    }
     if (!hosts_apply && !settings.client.hosts.empty()) {
         return refuse("-host");
     }
@@ -157,7 +191,7 @@ std::optional<Command> run_action(Settings& settings, const std::string& /*value
                                   std::string_view source) {
     settings.client.action = action;
     const bool local_only = action == ClientAction::kill;
-    return refuse_extras(settings, source, !local_only, !local_only);
+    return refuse_extras(settings, source, !local_only, !local_only, action == ClientAction::names);
 }
 
 std::optional<Command> run_stop(Settings& settings, const std::string& value,
@@ -168,10 +202,10 @@ std::optional<Command> run_stop(Settings& settings, const std::string& value,
 }
 
 std::optional<Command> run_lookup(Settings& settings, const std::string& value,
-                                  std::string_view /*source*/) {
+                                  std::string_view source) {
     settings.client.action = ClientAction::lookup;
     settings.client.lookup_name = value;
-    return std::nullopt;
+    return refuse_extras(settings, source, true, true);
 }
 
 // NAME@HOST is read when the check runs, so that a bad one is reported like any failed step.
@@ -449,6 +483,37 @@ constexpr std::array options{
                        "and deadline close as a structured event: journal fields under systemd, "
                        "syslog with -daemon, else key=value lines on stderr; floods summarised",
                .apply = set_switch<&DaemonOptions::log_events>},
+    OptionSpec{.flag = "-fleet",
+               .value_name = "ENDPOINTS",
+               .environment = "ERL_EPMD_FLEET",
+               .origin = Origin::epmdx,
+               .role = Role::shared,
+               .needs_fleet = true,
+               .help = "the fleet view in etcd (comma-separated client URLs, http://HOST:PORT): "
+                       "the daemon publishes each registration there under a lease, never "
+                       "waiting on etcd (an unusable URL or an etcd that is down: a warning, and "
+                       "it serves locally); with -names, lists every node of every host from it "
+                       "(-json: one object per node)",
+               .default_note = "none",
+               .apply = set_fleet},
+    OptionSpec{.flag = "-fleet_prefix",
+               .value_name = "PREFIX",
+               .environment = "ERL_EPMD_FLEET_PREFIX",
+               .origin = Origin::epmdx,
+               .role = Role::shared,
+               .needs_fleet = true,
+               .help = "the etcd key prefix of the fleet view: each node is PREFIX "
+                       "nodes/HOST/NAME, with a JSON value",
+               .show_default = show_fleet_prefix,
+               .apply = set_fleet_prefix},
+    OptionSpec{.flag = "-fleet_host",
+               .value_name = "NAME",
+               .environment = "ERL_EPMD_FLEET_HOST",
+               .origin = Origin::epmdx,
+               .needs_fleet = true,
+               .help = "this host's name in the fleet view",
+               .default_note = "the host name up to its first dot, as erl -sname uses it",
+               .apply = set_text<&DaemonOptions::fleet_host>},
     OptionSpec{.flag = "-host",
                .value_name = "LIST",
                .origin = Origin::epmdx,
@@ -482,7 +547,8 @@ std::span<const OptionSpec> option_table() {
 }
 
 bool available(const OptionSpec& option) {
-    return !option.needs_systemd || systemd_supported();
+    return (!option.needs_systemd || systemd_supported()) &&
+           (!option.needs_fleet || fleet_supported());
 }
 
 std::string default_text(const OptionSpec& option) {

@@ -73,6 +73,7 @@ struct OptionSpec {
     Origin origin = Origin::otp;
     Role role = Role::daemon;
     bool needs_systemd = false;  // exists only in builds with libsystemd
+    bool needs_fleet = false;    // exists only in builds with libcurl (not the static one)
     std::string_view help = {};
     ShowDefault show_default = nullptr;  // nullptr: the default is only words (default_note)
     std::string_view default_note = {};  // words after (or instead of) the shown default
@@ -85,7 +86,7 @@ struct OptionSpec {
 // Every option, in the order the usage text and the README list them.
 std::span<const OptionSpec> option_table();
 
-// Whether this build accepts the option (-systemd needs libsystemd).
+// Whether this build accepts the option (-systemd needs libsystemd, -fleet libcurl).
 bool available(const OptionSpec& option);
 
 // The default as the usage text and the README show it; empty when there is none to show.

@@ -92,6 +92,9 @@ std::string readme_options_block() {
         if (option.needs_systemd) {
             what += " (only in builds with libsystemd)";
         }
+        if (option.needs_fleet) {
+            what += " (not in the static build)";
+        }
         text += "| " + cell(code(spelled(option, "`, `"))) + " | " +
                 cell(code(option.environment)) + " | " + cell(default_text(option)) + " | " +
                 (option.origin == Origin::otp ? "OTP" : "epmdx") + " | " + cell(what) + " |\n";

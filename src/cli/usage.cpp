@@ -74,18 +74,32 @@ std::string section(std::string_view title, bool (*wanted)(const OptionSpec&)) {
 }  // namespace
 
 std::string usage_text() {
-    std::string shared;
+    // The client synopsis, wrapped under its first item, with its note on the last line when it
+    // fits.
+    const std::string lead = "       epmdx ";
+    std::string client_line;
+    std::string line = lead;
+    const auto add = [&](const std::string& item) {
+        if (line.size() > lead.size() && line.size() + item.size() > line_width) {
+            line.pop_back();
+            client_line += line + "\n";
+            line.assign(lead.size(), ' ');
+        }
+        line += item + " ";
+    };
     for (const OptionSpec& option : option_table()) {
-        if (configures_client(option.role)) {
-            shared.append("[").append(spelled(option)).append("] ");
+        if (configures_client(option.role) && available(option)) {
+            std::string item = "[";
+            item.append(spelled(option)).append("]");
+            add(item);
         }
     }
-    // The client synopsis, with its note on the same line when it fits.
-    std::string client_line = "       epmdx " + shared + "CLIENT_ACTION";
+    add("CLIENT_ACTION");
+    line.pop_back();
     client_line +=
-        client_line.size() + 30 <= line_width
-            ? "   ask the running port mapper\n"
-            : "\n" + std::string(help_column + 12, ' ') + "ask the running port mapper\n";
+        line + (line.size() + 30 <= line_width
+                    ? "   ask the running port mapper\n"
+                    : "\n" + std::string(help_column + 12, ' ') + "ask the running port mapper\n");
     return "usage: epmdx [daemon options]          run the port mapper\n" + client_line +
            "\n"
            "Arguments are read from left to right; a client action must come last and\n"

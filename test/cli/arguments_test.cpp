@@ -284,6 +284,46 @@ TEST(Arguments, DaemonSettingsInTheEnvironmentDoNotBreakClientActions) {
     EXPECT_EQ(client({"-names"}, env).action, ClientAction::names);
 }
 
+TEST(Arguments, FleetForTheDaemonFromTheFlagsOrTheEnvironment) {
+    const server::DaemonOptions defaults = daemon({});
+    EXPECT_EQ(defaults.fleet_endpoints, "");
+    EXPECT_EQ(defaults.fleet_prefix, "/epmdx/");
+    EXPECT_EQ(defaults.fleet_host, "");
+    const server::DaemonOptions given =
+        daemon({"-fleet", "http://a:1,http://b:2", "-fleet_prefix", "/x", "-fleet_host", "h1"});
+    EXPECT_EQ(given.fleet_endpoints, "http://a:1,http://b:2");
+    EXPECT_EQ(given.fleet_prefix, "/x/");  // a directory, whatever was typed
+    EXPECT_EQ(given.fleet_host, "h1");
+    const EnvMap env = {{"ERL_EPMD_FLEET", "http://e:1"},
+                        {"ERL_EPMD_FLEET_PREFIX", "/p/"},
+                        {"ERL_EPMD_FLEET_HOST", "eh"}};
+    const server::DaemonOptions from_env = daemon({}, env);
+    EXPECT_EQ(from_env.fleet_endpoints, "http://e:1");
+    EXPECT_EQ(from_env.fleet_prefix, "/p/");
+    EXPECT_EQ(from_env.fleet_host, "eh");
+    EXPECT_EQ(daemon({"-fleet", "http://f:1"}, env).fleet_endpoints, "http://f:1");
+    // Checked at start, where a bad one is a warning and the daemon serves locally.
+    EXPECT_EQ(daemon({"-fleet", "nonsense"}).fleet_endpoints, "nonsense");
+    EXPECT_EQ(invalid_message({"-fleet_prefix", ""}),
+              "epmdx: -fleet_prefix needs a key prefix, e.g. /epmdx/\n");
+}
+
+TEST(Arguments, FleetListsNamesOnly) {
+    const ClientCommand names = client({"-fleet", "http://a:1", "-fleet_prefix", "/q/", "-names"});
+    EXPECT_EQ(names.fleet_endpoints, "http://a:1");
+    EXPECT_EQ(names.fleet_prefix, "/q/");
+    EXPECT_EQ(client({"-names"}).fleet_endpoints, "");
+    // The daemon's variable is not the client's.
+    EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_FLEET", "http://e:1"}}).fleet_endpoints, "");
+    for (const Args& action : {Args{"-dump"}, Args{"-started"}, Args{"-kill"}, Args{"-stop", "n"},
+                               Args{"-lookup", "n"}, Args{"-check", "n@h"}}) {
+        EXPECT_EQ(invalid_message(Args{"-fleet", "http://a:1"} + action),
+                  "epmdx: -fleet does not apply to " + action.front() + "\n");
+    }
+    EXPECT_EQ(invalid_message({"-fleet", "http://a:1", "-host", "h", "-names"}),
+              "epmdx: -host and -fleet cannot be combined\n");
+}
+
 // ---- Every row of the option table -------------------------------------------------------------
 
 std::vector<std::string_view> spellings(const OptionSpec& option) {

@@ -62,6 +62,17 @@ TEST(EventLine, RefusalAndUnregistrationCarryTheirReason) {
               "event=unregister node=web port=4000 creation=3 peer=127.0.0.1 reason=stop");
 }
 
+TEST(EventLine, FleetEventsCarryOnlyTheirReason) {
+    EXPECT_EQ(key_value_line({.kind = EventKind::fleet_lost, .reason = "unreachable"}),
+              "event=fleet_lost reason=unreachable");
+    EXPECT_EQ(key_value_line({.kind = EventKind::fleet_reached}), "event=fleet_reached");
+    EXPECT_EQ(readable_message({.kind = EventKind::fleet_lost, .reason = "lease_lost"}),
+              "-fleet: cannot reach etcd (lease_lost); serving locally, retrying");
+    // Never held back: each is one change of state.
+    EXPECT_FALSE(EventThrottle::summarised(EventKind::fleet_lost));
+    EXPECT_FALSE(EventThrottle::summarised(EventKind::fleet_reached));
+}
+
 TEST(EventLine, SummaryNamesTheKindAndTheCount) {
     const Event summary{.kind = EventKind::summary, .summarised = EventKind::refused, .count = 42};
     EXPECT_EQ(key_value_line(summary), "event=summary summarised=refused count=42");

@@ -49,6 +49,13 @@ struct DaemonOptions {
     std::string metrics_address;
     // Write structured events (docs/differences.md A-EVENTS): journal, syslog or stderr.
     bool log_events = false;
+    // etcd client URLs to publish every registration to (comma-separated, checked at start);
+    // empty: no fleet view.
+    std::string fleet_endpoints;
+    // Where the fleet view lives in etcd: keys PREFIX nodes/HOST/NAME. Ends with '/'.
+    std::string fleet_prefix = "/epmdx/";
+    // This host in the fleet view; empty: the host name up to its first dot, as erl -sname has it.
+    std::string fleet_host;
 };
 
 }  // namespace epmdx::server

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "epmdx/protocol.hpp"
+
 namespace epmdx::server {
 
 // A request's type and outcome, one enumerator per pair that can happen.
@@ -58,6 +60,8 @@ struct NodeEvent {
     std::uint16_t port = 0;
     std::uint32_t creation = 0;
     asio::ip::address peer;
+    // registered(): the whole entry as the registry holds it, valid during the call only.
+    const wire::NodeInfo* info = nullptr;
 };
 
 // What the core holds right now, read when the metrics are rendered. Each registration holds one

@@ -269,7 +269,11 @@ asio::awaitable<void> Server::handle_alive2(std::unique_ptr<Connection> conn, wi
         registry_.remove(name);
         co_return;
     }
-    observer_.registered({.name = name, .port = port, .creation = *creation, .peer = conn->peer});
+    observer_.registered({.name = name,
+                          .port = port,
+                          .creation = *creation,
+                          .peer = conn->peer,
+                          .info = &registry_.find(name)->info});
     log_.printf(1, "registered %s at port %d, creation %u", name.c_str(), port, *creation);
     admission_.leave_pending(*conn);
     log_node_table();

@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -18,7 +19,12 @@
 #include "server/config/static_entries.hpp"
 #include "server/core/listeners.hpp"
 #include "server/core/log.hpp"
+#include "server/core/observer_fan_out.hpp"
 #include "server/core/server.hpp"
+#ifdef EPMDX_HAVE_FLEET
+#include "server/fleet/publisher.hpp"
+#include "server/fleet/record.hpp"
+#endif
 #include "server/observe/metrics_listener.hpp"
 #include "server/observe/observability.hpp"
 #include "server/restart/handover.hpp"
@@ -203,6 +209,31 @@ std::variant<Acceptor, std::string> open_metrics_listener(asio::io_context& io,
     return acceptor;
 }
 
+#ifdef EPMDX_HAVE_FLEET
+// The -fleet publisher, or none (without -fleet, or when no endpoint is usable: the daemon then
+// serves locally, as it always does while etcd cannot be reached).
+std::unique_ptr<fleet::FleetPublisher> make_fleet_publisher(asio::io_context& io,
+                                                            const DaemonOptions& options,
+                                                            Logger& log) {
+    if (options.fleet_endpoints.empty()) {
+        return nullptr;
+    }
+    fleet::Endpoints endpoints = fleet::parse_endpoints(options.fleet_endpoints);
+    for (const std::string& error : endpoints.errors) {
+        log.printf(0, "-fleet: ignoring %s", error.c_str());
+    }
+    if (endpoints.urls.empty()) {
+        log.printf(0, "-fleet: no usable etcd endpoint; serving locally, publishing nothing");
+        return nullptr;
+    }
+    fleet::FleetSettings settings{
+        .endpoints = std::move(endpoints.urls),
+        .prefix = options.fleet_prefix,
+        .host = options.fleet_host.empty() ? fleet::short_host_name() : options.fleet_host};
+    return std::make_unique<fleet::FleetPublisher>(io, log, std::move(settings));
+}
+#endif
+
 // What is read before detaching, so that a mistake is reported where it can be seen: the
 // addresses to bind and the -static file. An exit status if either is bad.
 std::optional<int> read_configuration(const DaemonOptions& options, ListenPlan& plan,
@@ -298,7 +329,15 @@ int run_daemon(const DaemonOptions& options) {
                options.port, max_connections, descriptor_limit);
 
     Observability observability(io, options, log.uses_syslog(), std::move(metrics_acceptor));
-    Server server(io, options, log, observability, std::move(listeners.acceptors), max_connections);
+    std::optional<ObserverFanOut> fan_out;
+#ifdef EPMDX_HAVE_FLEET
+    const std::unique_ptr<fleet::FleetPublisher> publisher = make_fleet_publisher(io, options, log);
+    if (publisher) {
+        fan_out.emplace(std::vector<Observer*>{&observability, publisher.get()});
+    }
+#endif
+    Server server(io, options, log, fan_out ? static_cast<Observer&>(*fan_out) : observability,
+                  std::move(listeners.acceptors), max_connections);
     observability.read_counts_from([&server] { return server.counts(); });
     Restarter restarter(io, options, log, server);
     server.add_static_entries(std::move(static_file.nodes));
@@ -309,6 +348,19 @@ int run_daemon(const DaemonOptions& options) {
         log.printf(1, "SIGHUP will not re-execute: %s", image_error.c_str());
         restarter.refuse_reexec(image_error);
     }
+#ifdef EPMDX_HAVE_FLEET
+    if (publisher) {
+        observability.read_fleet_from([&publisher = *publisher] {
+            const fleet::FleetCounts counts = publisher.counts();
+            return FleetGauges{counts.connected, counts.published, counts.deleted, counts.failed};
+        });
+        publisher->on_status([&observability](bool reached, std::string_view reason) {
+            observability.fleet_status(reached, reason);
+        });
+        publisher->hold(server.registry());  // static entries and registrations taken over
+        publisher->start();
+    }
+#endif
     server.start();
     observability.start();
     restarter.start();
@@ -317,6 +369,12 @@ int run_daemon(const DaemonOptions& options) {
                        std::to_string(::getpid()));
     }
     io.run();
+#ifdef EPMDX_HAVE_FLEET
+    if (publisher) {
+        // Stopped for good: the lease goes, and every key with it. Handed over: they stay.
+        publisher->finish(server.phase() == Server::Phase::stopped);
+    }
+#endif
     if (options.systemd) {
         notify_systemd("STATUS=Exited.\nERRNO=0");
     }

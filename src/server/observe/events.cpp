@@ -30,6 +30,8 @@ constexpr std::size_t kind_count = static_cast<std::size_t>(EventKind::count);
     "56cbe67335e64b468e382a5bb2a519b3",  // evicted
     "44b5f90ea1404c79a33376f2a75c03a0",  // deadline
     "f3e44f175ebc4ef59164fc0772a8d17f",  // rate_limited
+    "176488d79587471381ad21c7dab3fb06",  // fleet_lost
+    "54373065cb2f4c1caf5a76cefd710f38",  // fleet_reached
     "7daac468a971441daf0c4eb65bac6f90",  // summary
 };
 
@@ -154,6 +156,10 @@ std::string_view event_name(EventKind kind) {
             return "deadline";
         case EventKind::rate_limited:
             return "rate_limited";
+        case EventKind::fleet_lost:
+            return "fleet_lost";
+        case EventKind::fleet_reached:
+            return "fleet_reached";
         case EventKind::summary:
             return "summary";
         case EventKind::count:
@@ -216,6 +222,10 @@ std::string readable_message(const Event& event) {
         case EventKind::rate_limited:
             return "closed a " + reason + " request from " + peer +
                    " unanswered: its source is over -listing_rate";
+        case EventKind::fleet_lost:
+            return "-fleet: cannot reach etcd (" + reason + "); serving locally, retrying";
+        case EventKind::fleet_reached:
+            return "-fleet: etcd reached; it holds this host's nodes";
         case EventKind::summary:
             return std::to_string(event.count) + " more " +
                    std::string(event_name(event.summarised)) + " events held back (at most " +

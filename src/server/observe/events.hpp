@@ -25,18 +25,20 @@
 namespace epmdx::server {
 
 enum class EventKind : std::uint8_t {
-    registered,    // "register"
-    unregistered,  // "unregister"
-    refused,       // "refused": a registration refused, with the reason
-    evicted,       // "evicted": a pending connection closed to make room for a newcomer
-    deadline,      // "deadline": a pending connection closed, its request late
-    rate_limited,  // "rate_limited": a NAMES or DUMP closed unanswered (-listing_rate)
-    summary,       // "summary": how many of one kind were held back in an interval
+    registered,     // "register"
+    unregistered,   // "unregister"
+    refused,        // "refused": a registration refused, with the reason
+    evicted,        // "evicted": a pending connection closed to make room for a newcomer
+    deadline,       // "deadline": a pending connection closed, its request late
+    rate_limited,   // "rate_limited": a NAMES or DUMP closed unanswered (-listing_rate)
+    fleet_lost,     // "fleet_lost": -fleet's etcd could not be reached (or the lease was lost)
+    fleet_reached,  // "fleet_reached": -fleet's etcd holds this host's nodes again
+    summary,        // "summary": how many of one kind were held back in an interval
     count
 };
 
 // The event field's value: register, unregister, refused, evicted, deadline, rate_limited,
-// summary.
+// fleet_lost, fleet_reached, summary.
 std::string_view event_name(EventKind kind);
 
 // One event. Empty or unset fields are left out.

@@ -198,6 +198,20 @@ std::string render_exposition(const Metrics& metrics, const Gauges& gauges,
         w.sample("epmdx_metrics_http_total", label("result", text), metrics.count(event));
     }
 
+    if (gauges.fleet) {
+        const FleetGauges& fleet = *gauges.fleet;
+        w.family("epmdx_fleet_connected", "gauge",
+                 "1 while -fleet's etcd is reached and holds this host's nodes, else 0.");
+        w.sample("epmdx_fleet_connected", "", std::uint64_t{fleet.connected ? 1U : 0U});
+        w.family("epmdx_fleet_published_total", "counter", "Node keys written to etcd.");
+        w.sample("epmdx_fleet_published_total", "", fleet.published);
+        w.family("epmdx_fleet_deleted_total", "counter", "Node keys deleted from etcd.");
+        w.sample("epmdx_fleet_deleted_total", "", fleet.deleted);
+        w.family("epmdx_fleet_failed_total", "counter",
+                 "Calls to etcd that failed (unreachable, refused, lease lost).");
+        w.sample("epmdx_fleet_failed_total", "", fleet.failed);
+    }
+
     if (process.cpu_seconds) {
         w.family("process_cpu_seconds_total", "counter", "User and system CPU time spent.");
         w.sample("process_cpu_seconds_total", "", *process.cpu_seconds);

@@ -75,6 +75,14 @@ class Metrics {
 // read is left out of the output.
 using platform::ProcessStats;
 
+// -fleet's publisher, as the daemon reads it (server/fleet/publisher.hpp).
+struct FleetGauges {
+    bool connected = false;
+    std::uint64_t published = 0;
+    std::uint64_t deleted = 0;
+    std::uint64_t failed = 0;
+};
+
 // What the exposition shows besides the counters.
 struct Gauges {
     std::uint64_t registered_nodes = 0;
@@ -82,6 +90,7 @@ struct Gauges {
         0;  // not registered: waiting for (or being answered) a request
     std::uint64_t connections_registered = 0;  // holding a registration
     std::uint64_t metrics_connections = 0;     // open on the metrics listener
+    std::optional<FleetGauges> fleet;          // with -fleet only
 };
 
 // The exposition text, with # HELP and # TYPE for every family. Pure.

@@ -69,6 +69,11 @@ void Observability::unregistered(const NodeEvent& node, std::string_view why) {
                    .reason = why});
 }
 
+void Observability::fleet_status(bool reached, std::string_view reason) {
+    events_.write(
+        {.kind = reached ? EventKind::fleet_reached : EventKind::fleet_lost, .reason = reason});
+}
+
 void Observability::stopping() {
     if (metrics_listener_) {
         metrics_listener_->shutdown();
@@ -83,6 +88,9 @@ std::string Observability::metrics_text() const {
     gauges.connections_registered = core.registered_nodes;  // one connection per registration
     gauges.connections_waiting = core.connections - core.registered_nodes;
     gauges.metrics_connections = metrics_listener_ ? metrics_listener_->connections() : 0;
+    if (fleet_) {
+        gauges.fleet = fleet_();
+    }
     return render_exposition(metrics_, gauges, platform::process_stats(), EPMDX_VERSION);
 }
 

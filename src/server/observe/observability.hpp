@@ -28,6 +28,8 @@ class Observability final : public Observer {
 
     // Before start(): where the core's counts come from.
     void read_counts_from(std::function<CoreCounts()> counts) { counts_ = std::move(counts); }
+    // Before start(), with -fleet: where the publisher's state comes from.
+    void read_fleet_from(std::function<FleetGauges()> fleet) { fleet_ = std::move(fleet); }
     // Starts the metrics listener, if any.
     void start();
 
@@ -40,6 +42,8 @@ class Observability final : public Observer {
     void registered(const NodeEvent& node) override;
     void unregistered(const NodeEvent& node, std::string_view why) override;
     void stopping() override;
+    // -fleet's etcd lost (reason: unreachable, refused or lease_lost) or reached again: an event.
+    void fleet_status(bool reached, std::string_view reason);
 
     // The exposition as a scrape sees it now.
     std::string metrics_text() const;
@@ -48,6 +52,7 @@ class Observability final : public Observer {
     Metrics metrics_;
     EventLog events_;
     std::function<CoreCounts()> counts_;
+    std::function<FleetGauges()> fleet_;
     std::unique_ptr<MetricsListener> metrics_listener_;
 };
 

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/fleet/etcd.hpp"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <mutex>
+
+namespace epmdx::server::fleet {
+namespace {
+
+using nlohmann::json;
+
+std::string base64(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+    const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                       reinterpret_cast<const unsigned char*>(bytes.data()),
+                                       static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(length));
+    return out;
+}
+
+// EVP_DecodeBlock counts the bytes the padding stands for; they are taken off here.
+std::optional<std::string> from_base64(std::string_view text) {
+    if (text.size() % 4 != 0) {
+        return std::nullopt;
+    }
+    std::string out(3 * text.size() / 4, '\0');
+    const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                       reinterpret_cast<const unsigned char*>(text.data()),
+                                       static_cast<int>(text.size()));
+    if (length < 0) {
+        return std::nullopt;
+    }
+    std::size_t size = static_cast<std::size_t>(length);
+    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '=' && size > 0; --i) {
+        --size;
+    }
+    out.resize(size);
+    return out;
+}
+
+// The key just past every key that starts with `prefix` (etcd's range_end for a prefix).
+std::string prefix_end(std::string_view prefix) {
+    std::string end(prefix);
+    while (!end.empty()) {
+        if (static_cast<unsigned char>(end.back()) < 0xFF) {
+            end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+            return end;
+        }
+        end.pop_back();
+    }
+    return std::string(1, '\0');  // every key
+}
+
+// etcd's int64 fields: JSON strings from the gateway.
+std::int64_t int64_field(const json& object, const char* field) {
+    if (!object.contains(field)) {
+        return 0;
+    }
+    const json& value = object[field];
+    if (value.is_string()) {
+        return std::strtoll(value.get<std::string>().c_str(), nullptr, 10);
+    }
+    return value.is_number_integer() ? value.get<std::int64_t>() : 0;
+}
+
+bool lease_not_found(const json& answer) {
+    const std::string message = answer.value("message", std::string());
+    return message.find("lease not found") != std::string::npos;
+}
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* sink) {
+    static_cast<std::string*>(sink)->append(data, size * count);
+    return size * count;
+}
+
+}  // namespace
+
+// One easy handle for every call, so that the connection to etcd is kept open between them.
+struct Etcd::Handle {
+    CURL* curl = nullptr;
+    curl_slist* headers = nullptr;
+};
+
+Etcd::Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
+    : handle_(std::make_unique<Handle>()), endpoints_(std::move(endpoints)), timeout_(timeout) {
+    static std::once_flag global_init;
+    std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    handle_->curl = curl_easy_init();
+    handle_->headers = curl_slist_append(nullptr, "Content-Type: application/json");
+}
+
+Etcd::~Etcd() {
+    curl_slist_free_all(handle_->headers);
+    curl_easy_cleanup(handle_->curl);
+}
+
+EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
+    const std::string request = body.dump();
+    std::string last_error = "no endpoint";
+    for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
+        const std::size_t at = (current_ + tried) % endpoints_.size();
+        const std::string url = endpoints_[at] + std::string(path);
+        std::string response;
+        CURL* curl = handle_->curl;
+        curl_easy_reset(curl);
+        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, handle_->headers);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS
+        curl_easy_setopt(curl, CURLOPT_PROXY, "");     // etcd is reached directly
+        const CURLcode code = curl_easy_perform(curl);
+        if (code != CURLE_OK) {
+            last_error = endpoints_[at] + ": " + curl_easy_strerror(code);
+            continue;
+        }
+        current_ = at;
+        json answer = json::parse(response, nullptr, false);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (answer.is_discarded() || !answer.is_object()) {
+            return EtcdFailure{EtcdFailure::Kind::refused,
+                               endpoints_[at] + ": HTTP " + std::to_string(status) +
+                                   " with a body that is not a JSON object"};
+        }
+        if (status != 200 || answer.contains("error")) {
+            const std::string message = answer.value("message", std::string("HTTP error"));
+            return EtcdFailure{lease_not_found(answer) ? EtcdFailure::Kind::lease_lost
+                                                       : EtcdFailure::Kind::refused,
+                               endpoints_[at] + ": " + message};
+        }
+        return answer;
+    }
+    return EtcdFailure{EtcdFailure::Kind::unreachable, last_error};
+}
+
+EtcdResult<std::int64_t> Etcd::grant(std::chrono::seconds ttl) {
+    EtcdResult<json> answer = call("/v3/lease/grant", {{"TTL", ttl.count()}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    const std::int64_t id = int64_field(std::get<json>(answer), "ID");
+    if (id == 0) {
+        return EtcdFailure{EtcdFailure::Kind::refused, endpoint() + ": a lease grant without ID"};
+    }
+    return id;
+}
+
+std::optional<EtcdFailure> Etcd::keep_alive(std::int64_t lease) {
+    // A stream of one request: the gateway answers {"result": {..., "TTL": ...}}, with no TTL
+    // once the lease is gone.
+    EtcdResult<json> answer = call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    const json& result = std::get<json>(answer);
+    if (!result.contains("result") || int64_field(result["result"], "TTL") <= 0) {
+        return EtcdFailure{EtcdFailure::Kind::lease_lost, endpoint() + ": the lease has expired"};
+    }
+    return std::nullopt;
+}
+
+std::optional<EtcdFailure> Etcd::revoke(std::int64_t lease) {
+    EtcdResult<json> answer = call("/v3/lease/revoke", {{"ID", std::to_string(lease)}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    return std::nullopt;
+}
+
+EtcdResult<std::vector<KeyValue>> Etcd::range_prefix(std::string_view prefix) {
+    EtcdResult<json> answer =
+        call("/v3/kv/range", {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    const json& result = std::get<json>(answer);
+    std::vector<KeyValue> found;
+    if (!result.contains("kvs") || !result["kvs"].is_array()) {
+        return found;  // the gateway leaves out empty fields
+    }
+    for (const json& entry : result["kvs"]) {
+        const std::optional<std::string> key = from_base64(entry.value("key", std::string()));
+        const std::optional<std::string> value = from_base64(entry.value("value", std::string()));
+        if (!key || !value) {
+            return EtcdFailure{EtcdFailure::Kind::refused,
+                               endpoint() + ": a key that is not base64"};
+        }
+        found.push_back({*key, *value});
+    }
+    return found;
+}
+
+std::optional<EtcdFailure> Etcd::txn(std::span<const EtcdOp> ops, std::int64_t lease) {
+    json success = json::array();
+    for (const EtcdOp& op : ops) {
+        if (op.value) {
+            success.push_back({{"request_put",
+                                {{"key", base64(op.key)},
+                                 {"value", base64(*op.value)},
+                                 {"lease", std::to_string(lease)}}}});
+        } else {
+            success.push_back({{"request_delete_range", {{"key", base64(op.key)}}}});
+        }
+    }
+    EtcdResult<json> answer = call("/v3/kv/txn", {{"success", std::move(success)}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    return std::nullopt;
+}
+
+}  // namespace epmdx::server::fleet

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// A blocking client of etcd's v3 HTTP/JSON gateway (etcd 3.4: POST /v3/...), through libcurl.
+// Keys and values travel base64-encoded; int64 fields come back as JSON strings. Not for the
+// event loop: each call waits up to the timeout per endpoint. One instance per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace epmdx::server::fleet {
+
+// Why a call failed.
+struct EtcdFailure {
+    enum class Kind : std::uint8_t {
+        unreachable,  // no endpoint answered: down, partitioned, too slow
+        lease_lost,   // the lease named is gone (expired, revoked, compacted away)
+        refused,      // etcd answered with an error
+    };
+    Kind kind = Kind::unreachable;
+    std::string message;
+};
+
+template <typename T>
+using EtcdResult = std::variant<T, EtcdFailure>;
+
+struct KeyValue {
+    std::string key;
+    std::string value;
+};
+
+// One operation of a transaction: a put (with the lease given to txn) or, without a value, a
+// delete.
+struct EtcdOp {
+    std::string key;
+    std::optional<std::string> value;
+};
+
+class Etcd {
+  public:
+    // endpoints: http://HOST:PORT, tried in turn from the last one that answered.
+    Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+    Etcd(const Etcd&) = delete;
+    Etcd& operator=(const Etcd&) = delete;
+    ~Etcd();
+
+    // A new lease's ID.
+    EtcdResult<std::int64_t> grant(std::chrono::seconds ttl);
+    // One keep-alive round; lease_lost when etcd no longer knows the lease.
+    std::optional<EtcdFailure> keep_alive(std::int64_t lease);
+    std::optional<EtcdFailure> revoke(std::int64_t lease);
+    // Every key under the prefix, with its value, in key order.
+    EtcdResult<std::vector<KeyValue>> range_prefix(std::string_view prefix);
+    // All of them at once, the puts attached to the lease. A key may appear only once.
+    std::optional<EtcdFailure> txn(std::span<const EtcdOp> ops, std::int64_t lease);
+
+    // The endpoint last used, for messages.
+    const std::string& endpoint() const { return endpoints_[current_]; }
+
+  private:
+    // The JSON answer of POST path, from the first endpoint that answers.
+    EtcdResult<nlohmann::json> call(std::string_view path, const nlohmann::json& body);
+
+    struct Handle;
+    std::unique_ptr<Handle> handle_;
+    std::vector<std::string> endpoints_;
+    std::size_t current_ = 0;
+    std::chrono::milliseconds timeout_;
+};
+
+}  // namespace epmdx::server::fleet

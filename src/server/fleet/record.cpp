@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/fleet/record.hpp"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <array>
+#include <ctime>
+#include <memory>
+
+namespace epmdx::server::fleet {
+namespace {
+
+// Marks a value as ours, and the layout it has.
+constexpr int value_format = 1;
+
+constexpr std::string_view hex_digits = "0123456789abcdef";
+constexpr std::string_view key_hex_digits = "0123456789ABCDEF";
+
+std::string hex(std::string_view bytes) {
+    std::string out;
+    for (const char c : bytes) {
+        const auto byte = static_cast<unsigned char>(c);
+        out += hex_digits[byte >> 4U];
+        out += hex_digits[byte & 0xFU];
+    }
+    return out;
+}
+
+std::string utc_text(std::chrono::system_clock::time_point when) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    std::tm parts{};
+    (void)::gmtime_r(&seconds, &parts);
+    std::array<char, 32> text{};
+    const std::size_t length =
+        std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return {text.data(), length};
+}
+
+bool is_unsigned_below(const nlohmann::json& value, std::uint64_t limit) {
+    return value.is_number_unsigned() && value.get<std::uint64_t>() < limit;
+}
+
+struct UrlDeleter {
+    void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+
+// A part of a parsed URL, or nullopt when it has none.
+std::optional<std::string> url_part(CURLU* url, CURLUPart part) {
+    char* text = nullptr;
+    if (curl_url_get(url, part, &text, 0) != CURLUE_OK) {
+        return std::nullopt;
+    }
+    std::string copy(text);
+    curl_free(text);
+    return copy;
+}
+
+// nullopt if `item` is a usable endpoint, else why not.
+std::optional<std::string> endpoint_error(const std::string& item) {
+    const std::unique_ptr<CURLU, UrlDeleter> url(curl_url());
+    if (!url || curl_url_set(url.get(), CURLUPART_URL, item.c_str(), 0) != CURLUE_OK) {
+        return "\"" + item + "\" is not a URL (expected http://HOST:PORT)";
+    }
+    if (url_part(url.get(), CURLUPART_SCHEME) != "http") {
+        return "\"" + item + "\": only http:// endpoints are supported";
+    }
+    const std::optional<std::string> path = url_part(url.get(), CURLUPART_PATH);
+    if ((path && *path != "/") || url_part(url.get(), CURLUPART_QUERY) ||
+        url_part(url.get(), CURLUPART_USER)) {
+        return "\"" + item + "\": an endpoint is http://HOST:PORT, with nothing after it";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string escape_key_part(std::string_view bytes) {
+    std::string out;
+    for (const char c : bytes) {
+        const auto byte = static_cast<unsigned char>(c);
+        const bool plain = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
+                           (byte >= '0' && byte <= '9') || c == '.' || c == '_' || c == '-';
+        if (plain) {
+            out += c;
+        } else {
+            out += '%';
+            out += key_hex_digits[byte >> 4U];
+            out += key_hex_digits[byte & 0xFU];
+        }
+    }
+    return out;
+}
+
+std::string nodes_prefix(std::string_view prefix) {
+    return std::string(prefix) + "nodes/";
+}
+
+std::string host_prefix(std::string_view prefix, std::string_view host) {
+    return nodes_prefix(prefix) + escape_key_part(host) + "/";
+}
+
+std::string node_key(std::string_view prefix, std::string_view host, std::string_view name) {
+    return host_prefix(prefix, host) + escape_key_part(name);
+}
+
+std::string encode_node(const FleetNode& node) {
+    const nlohmann::json value = {{"epmdx_fleet", value_format},
+                                  {"name", node.info.name},
+                                  {"host", node.host},
+                                  {"port", node.info.port},
+                                  {"type", node.info.node_type},
+                                  {"protocol", node.info.protocol},
+                                  {"highest_version", node.info.highest_version},
+                                  {"lowest_version", node.info.lowest_version},
+                                  {"extra_hex", hex(node.info.extra)},
+                                  {"creation", node.creation},
+                                  {"registered_since", utc_text(node.since)},
+                                  {"static", node.is_static}};
+    // A name's bytes that are not UTF-8 show as U+FFFD here; the key keeps them all, escaped.
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<nlohmann::json> decode_node(std::string_view value) {
+    nlohmann::json object = nlohmann::json::parse(value, nullptr, false);
+    if (!object.is_object() || object.value("epmdx_fleet", 0) != value_format) {
+        return std::nullopt;
+    }
+    const auto text = [&object](const char* field) {
+        return object.contains(field) && object[field].is_string();
+    };
+    const auto number = [&object](const char* field, std::uint64_t limit) {
+        return object.contains(field) && is_unsigned_below(object[field], limit);
+    };
+    const bool well_formed = text("name") && text("host") && text("extra_hex") &&
+                             text("registered_since") && number("port", 65536) &&
+                             number("type", 256) && number("protocol", 256) &&
+                             number("highest_version", 65536) && number("lowest_version", 65536) &&
+                             number("creation", std::uint64_t{1} << 32U) &&
+                             object.contains("static") && object["static"].is_boolean();
+    if (!well_formed) {
+        return std::nullopt;
+    }
+    return object;
+}
+
+Endpoints parse_endpoints(std::string_view list) {
+    Endpoints parsed;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = list.find(',', start);
+        const std::string item(
+            list.substr(start, comma == std::string_view::npos ? comma : comma - start));
+        if (const std::optional<std::string> error = endpoint_error(item)) {
+            parsed.errors.push_back(*error);
+        } else {
+            parsed.urls.push_back(item.ends_with('/') ? item.substr(0, item.size() - 1) : item);
+        }
+        if (comma == std::string_view::npos) {
+            return parsed;
+        }
+        start = comma + 1;
+    }
+}
+
+std::string short_host_name() {
+    std::array<char, HOST_NAME_MAX + 1> name{};
+    if (::gethostname(name.data(), name.size() - 1) != 0) {
+        return "localhost";
+    }
+    const std::string full(name.data());
+    return full.substr(0, full.find('.'));
+}
+
+}  // namespace epmdx::server::fleet
