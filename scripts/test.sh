@@ -177,7 +177,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 if build_tree portable+libc++ build-portable -DEPMDX_PORTABLE=ON -DEPMDX_TESTS=ON \
     -DEPMDX_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCMAKE_CXX_FLAGS=-stdlib=libc++; then
-    ctest_tree portable+libc++ build-portable -L 'unit|cli|client|blackbox|daemon|interop'
+    ctest_tree portable+libc++ build-portable -L 'unit|cli|client|blackbox|daemon|interop|fleet'
 fi
 
 check "fuzz (60 s)" bash scripts/fuzz.sh 60
