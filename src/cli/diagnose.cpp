@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "epmdx/client.hpp"
+#include "server/config/values.hpp"
 
 namespace epmdx::cli {
 namespace {
@@ -50,17 +51,6 @@ std::string escaped(std::string_view bytes) {
         }
     }
     return text + "\"";
-}
-
-std::string hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string text;
-    for (const char c : bytes) {
-        const auto byte = static_cast<unsigned char>(c);
-        text += digits[byte >> 4];
-        text += digits[byte & 0xf];
-    }
-    return text;
 }
 
 // One step of the walk, as printed.
@@ -242,7 +232,7 @@ json node_json(const wire::NodeInfo& node) {
             {"protocol", node.protocol},
             {"highest_version", node.highest_version},
             {"lowest_version", node.lowest_version},
-            {"extra_hex", hex(node.extra)}};
+            {"extra_hex", server::hex_text(node.extra)}};
 }
 
 int run_check(const ClientCommand& command) {

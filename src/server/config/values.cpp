@@ -43,4 +43,16 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
     }
 }
 
+std::string hex_text(std::string_view bytes) {
+    static constexpr std::string_view digits = "0123456789abcdef";
+    std::string text;
+    text.reserve(bytes.size() * 2);
+    for (const char c : bytes) {
+        const auto byte = static_cast<unsigned char>(c);
+        text += digits[byte >> 4U];
+        text += digits[byte & 0xFU];
+    }
+    return text;
+}
+
 }  // namespace epmdx::server

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Small readings shared by the parts and the CLI, each rule in one place: a port number and a
-// list from text, and a peer as the IPv4 address it is when it arrives IPv4-mapped. Pure.
+// Small readings and writings shared by the parts and the CLI, each rule in one place: a port
+// number and a list from text, bytes as hex text, and a peer as the IPv4 address it is when it
+// arrives IPv4-mapped. Pure.
 #pragma once
 
 #include <asio/ip/address.hpp>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +22,9 @@ std::vector<std::string_view> list_items(std::string_view text);
 
 // text cut at every separator, empty parts included (so that "a::b" has three).
 std::vector<std::string_view> split(std::string_view text, char separator);
+
+// Each byte as two lower-case hex digits: how JSON output shows a node's extra.
+std::string hex_text(std::string_view bytes);
 
 // On a dual-stack socket an IPv4 client arrives as ::ffff:a.b.c.d: this is a.b.c.d. Any other
 // address is returned as it is.

@@ -9,24 +9,15 @@
 #include <ctime>
 #include <memory>
 
+#include "server/config/values.hpp"
+
 namespace epmdx::server::fleet {
 namespace {
 
 // Marks a value as ours, and the layout it has.
 constexpr int value_format = 1;
 
-constexpr std::string_view hex_digits = "0123456789abcdef";
 constexpr std::string_view key_hex_digits = "0123456789ABCDEF";
-
-std::string hex(std::string_view bytes) {
-    std::string out;
-    for (const char c : bytes) {
-        const auto byte = static_cast<unsigned char>(c);
-        out += hex_digits[byte >> 4U];
-        out += hex_digits[byte & 0xFU];
-    }
-    return out;
-}
 
 std::string utc_text(std::chrono::system_clock::time_point when) {
     const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
@@ -114,7 +105,7 @@ std::string encode_node(const FleetNode& node) {
                                   {"protocol", node.info.protocol},
                                   {"highest_version", node.info.highest_version},
                                   {"lowest_version", node.info.lowest_version},
-                                  {"extra_hex", hex(node.info.extra)},
+                                  {"extra_hex", hex_text(node.info.extra)},
                                   {"creation", node.creation},
                                   {"registered_since", utc_text(node.since)},
                                   {"static", node.is_static}};
@@ -147,21 +138,15 @@ std::optional<nlohmann::json> decode_node(std::string_view value) {
 
 Endpoints parse_endpoints(std::string_view list) {
     Endpoints parsed;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t comma = list.find(',', start);
-        const std::string item(
-            list.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    for (const std::string_view part : split(list, ',')) {
+        const std::string item(part);
         if (const std::optional<std::string> error = endpoint_error(item)) {
             parsed.errors.push_back(*error);
         } else {
             parsed.urls.push_back(item.ends_with('/') ? item.substr(0, item.size() - 1) : item);
         }
-        if (comma == std::string_view::npos) {
-            return parsed;
-        }
-        start = comma + 1;
     }
+    return parsed;
 }
 
 std::string short_host_name() {
