@@ -13,108 +13,11 @@
 #include <sstream>
 #include <thread>
 
+#include "etcd_server.hpp"
 #include "harness.hpp"
 
 namespace epmdx::test {
 namespace {
-
-using Store = std::map<std::string, std::string>;
-
-// Polls `done` every 50 ms until it holds or the timeout passes.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (done()) {
-            return true;
-        }
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-}
-
-// One etcd member on test ports of 127.0.0.1, its data in a directory of its own that outlives
-// a stop (so that a restart finds its keys and leases again).
-class EtcdServer {
-  public:
-    EtcdServer()
-        : client_port_(free_port()),
-          peer_port_(free_port()),
-          data_(std::filesystem::temp_directory_path() /
-                ("epmdx-fleet-etcd-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(client_port_))) {}
-    EtcdServer(const EtcdServer&) = delete;
-    EtcdServer& operator=(const EtcdServer&) = delete;
-    ~EtcdServer() {
-        stop();
-        std::error_code ignored;
-        std::filesystem::remove_all(data_, ignored);
-    }
-
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
-
-    void start() {
-        const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-        process_ =
-            Process::spawn({ETCD_BINARY, "--name", "fleet-test", "--data-dir", data_.string(),
-                            "--listen-client-urls", url(), "--advertise-client-urls", url(),
-                            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                            "--initial-cluster", "fleet-test=" + peer},
-                           {}, {}, log_path("etcd"));
-        ASSERT_TRUE(wait_for_port(client_port_, process_, 15s)) << "etcd did not start";
-        ASSERT_TRUE(eventually([this] { return ctl({"endpoint", "health"}).exit_code == 0; }, 15s));
-    }
-    // As a crash or a power cut would: no goodbye to anyone.
-    void stop() {
-        if (process_.pid() > 0 && process_.running()) {
-            process_.kill();
-            (void)process_.wait(5s);
-        }
-    }
-
-    RunResult ctl(const std::vector<std::string>& args) const {
-        std::vector<std::string> argv = {ETCDCTL_BINARY, "--endpoints", url(), "--dial-timeout",
-                                         "2s"};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run(argv, {{"ETCDCTL_API", "3"}});
-    }
-    void put(const std::string& key, const std::string& value) const {
-        EXPECT_EQ(ctl({"put", key, value}).exit_code, 0);
-    }
-    // Every key under the prefix with its value (values are single lines here).
-    Store get(const std::string& prefix) const {
-        const RunResult listed = ctl({"get", "--prefix", prefix});
-        EXPECT_EQ(listed.exit_code, 0) << listed.err;
-        Store store;
-        std::istringstream lines(listed.out);
-        std::string key;
-        std::string value;
-        while (std::getline(lines, key) && std::getline(lines, value)) {
-            store[key] = value;
-        }
-        return store;
-    }
-    // Waits until the keys under the prefix are exactly `keys`.
-    bool holds_exactly(const std::string& prefix, const std::vector<std::string>& keys,
-                       std::chrono::milliseconds timeout = 5s) const {
-        return eventually(
-            [&] {
-                std::vector<std::string> present;
-                for (const auto& [key, value] : get(prefix)) {
-                    present.push_back(key);
-                }
-                return present == keys;
-            },
-            timeout);
-    }
-
-  private:
-    std::uint16_t client_port_;
-    std::uint16_t peer_port_;
-    std::filesystem::path data_;
-    Process process_;
-};
 
 std::vector<std::string> fleet_args(const EtcdServer& etcd, const std::string& prefix,
                                     const std::string& host) {
