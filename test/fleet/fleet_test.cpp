@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +186,75 @@ TEST(Fleet, ALostLeaseIsGrantedAgainAndEveryKeyPublishedAgain) {
     const std::string log = daemon.log();
     EXPECT_NE(log.find("-fleet: the lease was lost"), std::string::npos) << log;
     EXPECT_EQ(log.find("-fleet: cannot reach etcd"), std::string::npos) << log;
+}
+
+// etcd's revision: it moves with every put and delete anywhere in the store.
+std::int64_t store_revision(const EtcdServer& etcd) {
+    const RunResult status =
+        etcd.ctl({"get", "/", "--prefix", "--keys-only", "--limit", "1", "-w", "json"});
+    const nlohmann::json answer = nlohmann::json::parse(status.out, nullptr, false);
+    return answer.is_discarded() ? -1 : answer["header"]["revision"].get<std::int64_t>();
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t count = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos;
+         at = text.find(what, at + what.size())) {
+        ++count;
+    }
+    return count;
+}
+
+// A restart that keeps its registrations keeps their keys: the new process takes over the
+// lease the old one left on them, so a watcher sees neither a delete nor a put.
+TEST(Fleet, ASighupRewritesNoKeyOfANodeThatStayed) {
+    if (const std::string why = epmdx_cannot_restart(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    EtcdServer etcd;
+    etcd.start();
+    const std::string prefix = "/t7/";
+    const std::uint16_t metrics_port = free_port();
+    std::vector<std::string> args = fleet_args(etcd, prefix, "hostR");
+    args.insert(args.end(), {"-metrics", std::to_string(metrics_port)});
+    Daemon daemon = Daemon::start(DaemonKind::epmdx, args);
+    std::vector<Registration> held;
+    std::vector<std::string> keys;
+    const std::string host_keys = prefix + "nodes/hostR/";
+    for (int i = 0; i < 1000; ++i) {
+        const std::string name = "node" + std::to_string(i);
+        held.push_back(register_node(daemon.port(), name, static_cast<std::uint16_t>(20000 + i)));
+        keys.push_back(host_keys + name);
+    }
+    std::ranges::sort(keys);
+    ASSERT_TRUE(etcd.holds_exactly(prefix, keys, 10s)) << daemon.log();
+    // Each registration's lag observed once it was acknowledged.
+    EXPECT_TRUE(eventually(
+        [&] { return metric(metrics_port, "epmdx_fleet_publish_lag_seconds_count") == 1000; }, 5s));
+    const Store before = etcd.get(prefix);
+    const std::int64_t revision = store_revision(etcd);
+    const std::vector<std::string> leases = lease_ids(etcd);
+    ASSERT_EQ(leases.size(), 1U);
+
+    daemon.process().signal(SIGHUP);
+    ASSERT_TRUE(eventually(
+        [&] { return occurrences(daemon.log(), "-fleet: publishing to etcd at") == 2; }, 10s))
+        << daemon.log();
+    EXPECT_NE(daemon.log().find("took over 1000 registrations"), std::string::npos);
+    EXPECT_EQ(store_revision(etcd), revision);
+    EXPECT_EQ(etcd.get(prefix), before);  // registered_since included
+    EXPECT_EQ(lease_ids(etcd), leases);
+    // Nothing changed, so nothing was observed.
+    EXPECT_EQ(metric(metrics_port, "epmdx_fleet_publish_lag_seconds_count"), 0);
+
+    // The lease is the new process's now: the keys outlive the old one's TTL.
+    std::this_thread::sleep_for(11s);
+    EXPECT_EQ(etcd.get(prefix), before);
+    EXPECT_EQ(lease_ids(etcd), leases);
+    const Registration late = register_node(daemon.port(), "late", 5099);
+    keys.push_back(host_keys + "late");
+    std::ranges::sort(keys);
+    EXPECT_TRUE(etcd.holds_exactly(prefix, keys)) << daemon.log();
 }
 
 TEST(Fleet, ServesLocallyWhileEtcdIsDownAndCatchesUpAfter) {

@@ -57,6 +57,20 @@ TEST(FleetValue, MarksStaticEntries) {
     EXPECT_EQ((*decode_node(encode_node(node)))["static"], true);
 }
 
+TEST(FleetValue, TheSameNodeWhateverItsRegistrationTime) {
+    const FleetNode node = sample_node();
+    FleetNode later = node;
+    later.since += std::chrono::hours(1);
+    EXPECT_TRUE(same_node(encode_node(node), encode_node(later)));
+    FleetNode moved = node;
+    moved.info.port = 40124;
+    EXPECT_FALSE(same_node(encode_node(node), encode_node(moved)));
+    FleetNode reborn = node;
+    reborn.creation += 1;
+    EXPECT_FALSE(same_node(encode_node(node), encode_node(reborn)));
+    EXPECT_FALSE(same_node("not ours", encode_node(node)));
+}
+
 TEST(FleetValue, RefusesValuesThatAreNotOurs) {
     EXPECT_FALSE(decode_node("x"));
     EXPECT_FALSE(decode_node("[]"));

@@ -2,6 +2,7 @@
 // The metric counters and their Prometheus text exposition.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <regex>
 #include <set>
@@ -62,6 +63,30 @@ TEST(MetricsRender, HistogramIsCumulative) {
     EXPECT_TRUE(has_line(text, R"(epmdx_request_duration_seconds_bucket{le="+Inf"} 4)"));
     EXPECT_TRUE(has_line(text, "epmdx_request_duration_seconds_count 4"));
     EXPECT_TRUE(has_line(text, "epmdx_request_duration_seconds_sum 2.000048"));
+}
+
+TEST(MetricsRender, FleetFamiliesOnlyWithFleetAndTheLagHistogramCumulative) {
+    EXPECT_EQ(render_exposition(Metrics{}, {}, {}, "v").find("epmdx_fleet_"), std::string::npos);
+    static constexpr std::array<double, 2> bounds = {0.001, 0.01};
+    Gauges gauges;
+    gauges.fleet = FleetGauges{.connected = true,
+                               .published = 4,
+                               .deleted = 1,
+                               .failed = 2,
+                               .lag_bounds = bounds,
+                               .lag_counts = {3, 1, 1},
+                               .lag_sum_seconds = 0.5};
+    const std::string text = render_exposition(Metrics{}, gauges, {}, "v");
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_connected 1"));
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_published_total 4"));
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_deleted_total 1"));
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_failed_total 2"));
+    EXPECT_TRUE(has_line(text, "# TYPE epmdx_fleet_publish_lag_seconds histogram"));
+    EXPECT_TRUE(has_line(text, R"(epmdx_fleet_publish_lag_seconds_bucket{le="0.001"} 3)"));
+    EXPECT_TRUE(has_line(text, R"(epmdx_fleet_publish_lag_seconds_bucket{le="0.01"} 4)"));
+    EXPECT_TRUE(has_line(text, R"(epmdx_fleet_publish_lag_seconds_bucket{le="+Inf"} 5)"));
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_publish_lag_seconds_sum 0.5"));
+    EXPECT_TRUE(has_line(text, "epmdx_fleet_publish_lag_seconds_count 5"));
 }
 
 TEST(MetricsRender, EveryFamilyHasHelpAndTypeBeforeItsSamples) {

@@ -352,7 +352,13 @@ int run_daemon(const DaemonOptions& options) {
     if (publisher) {
         observability.read_fleet_from([&publisher = *publisher] {
             const fleet::FleetCounts counts = publisher.counts();
-            return FleetGauges{counts.connected, counts.published, counts.deleted, counts.failed};
+            return FleetGauges{.connected = counts.connected,
+                               .published = counts.published,
+                               .deleted = counts.deleted,
+                               .failed = counts.failed,
+                               .lag_bounds = fleet::publish_lag_buckets,
+                               .lag_counts = {counts.lag_counts.begin(), counts.lag_counts.end()},
+                               .lag_sum_seconds = counts.lag_sum_seconds};
         });
         publisher->on_status([&observability](bool reached, std::string_view reason) {
             observability.fleet_status(reached, reason);

@@ -152,7 +152,7 @@ EtcdResult<std::int64_t> Etcd::grant(std::chrono::seconds ttl) {
     return id;
 }
 
-std::optional<EtcdFailure> Etcd::keep_alive(std::int64_t lease) {
+EtcdResult<std::chrono::seconds> Etcd::keep_alive(std::int64_t lease) {
     // A stream of one request: the gateway answers {"result": {..., "TTL": ...}}, with no TTL
     // once the lease is gone.
     EtcdResult<json> answer = call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}});
@@ -160,10 +160,11 @@ std::optional<EtcdFailure> Etcd::keep_alive(std::int64_t lease) {
         return *failure;
     }
     const json& result = std::get<json>(answer);
-    if (!result.contains("result") || int64_field(result["result"], "TTL") <= 0) {
+    const std::int64_t ttl = result.contains("result") ? int64_field(result["result"], "TTL") : 0;
+    if (ttl <= 0) {
         return EtcdFailure{EtcdFailure::Kind::lease_lost, endpoint() + ": the lease has expired"};
     }
-    return std::nullopt;
+    return std::chrono::seconds(ttl);
 }
 
 std::optional<EtcdFailure> Etcd::revoke(std::int64_t lease) {
@@ -192,7 +193,7 @@ EtcdResult<std::vector<KeyValue>> Etcd::range_prefix(std::string_view prefix) {
             return EtcdFailure{EtcdFailure::Kind::refused,
                                endpoint() + ": a key that is not base64"};
         }
-        found.push_back({*key, *value});
+        found.push_back({*key, *value, int64_field(entry, "lease")});
     }
     return found;
 }

@@ -34,6 +34,7 @@ using EtcdResult = std::variant<T, EtcdFailure>;
 struct KeyValue {
     std::string key;
     std::string value;
+    std::int64_t lease = 0;  // 0: none
 };
 
 // One operation of a transaction: a put (with the lease given to txn) or, without a value, a
@@ -53,10 +54,11 @@ class Etcd {
 
     // A new lease's ID.
     EtcdResult<std::int64_t> grant(std::chrono::seconds ttl);
-    // One keep-alive round; lease_lost when etcd no longer knows the lease.
-    std::optional<EtcdFailure> keep_alive(std::int64_t lease);
+    // One keep-alive round: the TTL the lease was granted with, renewed; lease_lost when etcd no
+    // longer knows the lease.
+    EtcdResult<std::chrono::seconds> keep_alive(std::int64_t lease);
     std::optional<EtcdFailure> revoke(std::int64_t lease);
-    // Every key under the prefix, with its value, in key order.
+    // Every key under the prefix, with its value and lease, in key order.
     EtcdResult<std::vector<KeyValue>> range_prefix(std::string_view prefix);
     // All of them at once, the puts attached to the lease. A key may appear only once.
     std::optional<EtcdFailure> txn(std::span<const EtcdOp> ops, std::int64_t lease);

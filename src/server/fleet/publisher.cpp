@@ -13,6 +13,9 @@ constexpr std::size_t ops_per_txn = 128;
 // Each call to etcd, per endpoint: well under the lease's TTL.
 constexpr std::chrono::milliseconds call_timeout{1000};
 constexpr std::chrono::milliseconds first_backoff{100};
+// How many of the leases found on this host's keys a new process tries to take over: a restart
+// leaves one; more would be a long history of crashes, better served by a new lease.
+constexpr std::size_t leases_to_try = 3;
 
 // The token an event gives as the reason (a string literal: it outlives any post).
 std::string_view reason_token(EtcdFailure::Kind kind) {
@@ -46,7 +49,8 @@ void FleetPublisher::hold(const Registry& registry) {
                                                     : Registry::creation_for(
                                                           node.counter, node.info.highest_version),
                          .since = now,
-                         .is_static = node.is_static}});
+                         .is_static = node.is_static},
+               std::nullopt});
     });
 }
 
@@ -67,21 +71,44 @@ void FleetPublisher::finish(bool end_lease) {
 }
 
 FleetCounts FleetPublisher::counts() const {
-    return {connected_.load(), published_.load(), deleted_.load(), failed_.load()};
+    FleetCounts counts{.connected = connected_.load(),
+                       .published = published_.load(),
+                       .deleted = deleted_.load(),
+                       .failed = failed_.load()};
+    const std::lock_guard lock(lag_mutex_);
+    counts.lag_counts = lag_counts_;
+    counts.lag_sum_seconds = lag_sum_seconds_;
+    return counts;
+}
+
+void FleetPublisher::note_written(const Touched& touched) {
+    const Clock::time_point now = Clock::now();
+    const std::lock_guard lock(lag_mutex_);
+    for (const auto& [key, at] : touched) {
+        if (!at) {
+            continue;
+        }
+        const double seconds = std::chrono::duration<double>(now - *at).count();
+        const auto bucket = std::ranges::lower_bound(publish_lag_buckets, seconds);
+        ++lag_counts_[static_cast<std::size_t>(bucket - publish_lag_buckets.begin())];
+        lag_sum_seconds_ += seconds;
+    }
 }
 
 void FleetPublisher::registered(const NodeEvent& node) {
     if (node.info == nullptr) {
         return;
     }
-    queue({std::string(node.name), FleetNode{.info = *node.info,
-                                             .host = {},
-                                             .creation = node.creation,
-                                             .since = std::chrono::system_clock::now()}});
+    queue({std::string(node.name),
+           FleetNode{.info = *node.info,
+                     .host = {},
+                     .creation = node.creation,
+                     .since = std::chrono::system_clock::now()},
+           Clock::now()});
 }
 
 void FleetPublisher::unregistered(const NodeEvent& node, std::string_view /*why*/) {
-    queue({std::string(node.name), std::nullopt});
+    queue({std::string(node.name), std::nullopt, Clock::now()});
 }
 
 void FleetPublisher::queue(Change change) {
@@ -153,35 +180,73 @@ std::optional<EtcdFailure> FleetPublisher::write(Etcd& etcd, const std::vector<s
     return flush();
 }
 
+std::optional<EtcdFailure> FleetPublisher::take_lease(Etcd& etcd,
+                                                      const std::vector<KeyValue>& present) {
+    std::vector<std::int64_t> tried;
+    for (const KeyValue& entry : present) {
+        if (entry.lease == 0 || !held_.contains(entry.key) ||
+            std::ranges::find(tried, entry.lease) != tried.end()) {
+            continue;
+        }
+        if (tried.size() == leases_to_try) {
+            break;
+        }
+        tried.push_back(entry.lease);
+        EtcdResult<std::chrono::seconds> renewed = etcd.keep_alive(entry.lease);
+        if (const auto* failure = std::get_if<EtcdFailure>(&renewed)) {
+            if (failure->kind != EtcdFailure::Kind::lease_lost) {
+                return *failure;
+            }
+        } else if (std::get<std::chrono::seconds>(renewed) == settings_.lease_ttl) {
+            // Another TTL would not match this process's keep-alive pace: a new lease then.
+            lease_ = entry.lease;
+            return std::nullopt;
+        }
+    }
+    EtcdResult<std::int64_t> granted = etcd.grant(settings_.lease_ttl);
+    if (const auto* failure = std::get_if<EtcdFailure>(&granted)) {
+        return *failure;
+    }
+    lease_ = std::get<std::int64_t>(granted);
+    return std::nullopt;
+}
+
 std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
     if (lease_ != 0) {
-        if (auto failure = etcd.keep_alive(lease_)) {
+        EtcdResult<std::chrono::seconds> renewed = etcd.keep_alive(lease_);
+        if (const auto* failure = std::get_if<EtcdFailure>(&renewed)) {
             if (failure->kind != EtcdFailure::Kind::lease_lost) {
-                return failure;
+                return *failure;
             }
             note_failure(*failure);
         }
-    }
-    if (lease_ == 0) {
-        EtcdResult<std::int64_t> granted = etcd.grant(settings_.lease_ttl);
-        if (const auto* failure = std::get_if<EtcdFailure>(&granted)) {
-            return *failure;
-        }
-        lease_ = std::get<std::int64_t>(granted);
     }
     EtcdResult<std::vector<KeyValue>> present =
         etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
     if (const auto* failure = std::get_if<EtcdFailure>(&present)) {
         return *failure;
     }
+    const std::vector<KeyValue>& entries = std::get<std::vector<KeyValue>>(present);
+    if (lease_ == 0) {
+        if (auto failure = take_lease(etcd, entries)) {
+            return failure;
+        }
+    }
     std::vector<std::string> keys;
-    for (const KeyValue& entry : std::get<std::vector<KeyValue>>(present)) {
-        if (!held_.contains(entry.key)) {
+    std::set<std::string> already_right;
+    for (const KeyValue& entry : entries) {
+        const auto held = held_.find(entry.key);
+        if (held == held_.end()) {
             keys.push_back(entry.key);  // not ours any more: deleted
+        } else if (entry.lease == lease_ && same_node(entry.value, held->second)) {
+            held->second = entry.value;  // with the time the node first registered
+            already_right.insert(entry.key);
         }
     }
     for (const auto& [key, value] : held_) {
-        keys.push_back(key);
+        if (!already_right.contains(key)) {
+            keys.push_back(key);
+        }
     }
     return write(etcd, keys);
 }
@@ -191,7 +256,7 @@ void FleetPublisher::run() {
     std::chrono::milliseconds backoff = first_backoff;
     Clock::time_point next_attempt = Clock::now();
     Clock::time_point next_keep_alive = Clock::now() + settings_.lease_ttl / 3;
-    std::set<std::string> touched;  // keys changed since they were last written
+    Touched touched;
     for (;;) {
         std::vector<Change> changes;
         bool stopping = false;
@@ -212,7 +277,7 @@ void FleetPublisher::run() {
             } else {
                 held_.erase(key);
             }
-            touched.insert(key);
+            touched.emplace(key, change.at);  // a key changed twice keeps its first time
         }
         const Clock::time_point now = Clock::now();
         if (!synced_ && (now >= next_attempt || stopping)) {
@@ -224,7 +289,8 @@ void FleetPublisher::run() {
                 synced_ = true;
                 reported_down_ = false;
                 connected_.store(true);
-                touched.clear();  // all written
+                note_written(touched);  // all written, an outage's changes with its length
+                touched.clear();
                 backoff = first_backoff;
                 next_keep_alive = now + settings_.lease_ttl / 3;
                 report("publishing to etcd at " + etcd.endpoint() + ": " +
@@ -232,14 +298,22 @@ void FleetPublisher::run() {
                        true);
             }
         } else if (synced_ && !touched.empty()) {
-            if (auto failure = write(etcd, {touched.begin(), touched.end()})) {
-                note_failure(*failure);
-                next_attempt = now;
+            std::vector<std::string> keys;
+            keys.reserve(touched.size());
+            for (const auto& [key, at] : touched) {
+                keys.push_back(key);
             }
-            touched.clear();  // written, or to be written by the next reconcile
+            if (auto failure = write(etcd, keys)) {
+                note_failure(*failure);  // kept in `touched`: the next reconcile writes them
+                next_attempt = now;
+            } else {
+                note_written(touched);
+                touched.clear();
+            }
         }
         if (synced_ && Clock::now() >= next_keep_alive) {
-            if (auto failure = etcd.keep_alive(lease_)) {
+            EtcdResult<std::chrono::seconds> renewed = etcd.keep_alive(lease_);
+            if (const auto* failure = std::get_if<EtcdFailure>(&renewed)) {
                 note_failure(*failure);
                 next_attempt = Clock::now();
             } else {

@@ -6,6 +6,7 @@
 // after etcd comes back and after a lost lease it reconciles this host's keys with it.
 #pragma once
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
@@ -36,12 +37,22 @@ struct FleetSettings {
     std::chrono::milliseconds max_backoff{2000};
 };
 
+// Upper bounds, in seconds, of the publish-lag histogram's buckets: from a registration (or its
+// end) to etcd acknowledging the write. A few milliseconds while etcd is there; an outage counts
+// in full, up to the top bucket.
+inline constexpr std::array<double, 12> publish_lag_buckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0};
+
 // What the worker has done so far, readable from any thread.
 struct FleetCounts {
     bool connected = false;
     std::uint64_t published = 0;  // keys put
     std::uint64_t deleted = 0;    // keys deleted
     std::uint64_t failed = 0;     // etcd calls that failed
+    // Changes written, per publish_lag_buckets bucket (not cumulative; the last is above the
+    // highest bound), and their lags' sum.
+    std::array<std::uint64_t, publish_lag_buckets.size() + 1> lag_counts{};
+    double lag_sum_seconds = 0;
 };
 
 class FleetPublisher final : public Observer {
@@ -79,21 +90,31 @@ class FleetPublisher final : public Observer {
     void stopping() override {}
 
   private:
-    // A node come (node set) or gone, as queued on the loop thread.
+    using Clock = std::chrono::steady_clock;
+    // A node come (node set) or gone, as queued on the loop thread; `at` when it happened (none
+    // for what hold() passes on: nothing changed there).
     struct Change {
         std::string name;
         std::optional<FleetNode> node;
+        std::optional<Clock::time_point> at;
     };
-    using Clock = std::chrono::steady_clock;
+    // Keys changed since they were last written, each with the time of its first such change.
+    using Touched = std::map<std::string, std::optional<Clock::time_point>>;
 
     void queue(Change change);
     void run();
-    // Lease checked or granted, this host's stray keys deleted and every held one put.
+    // Lease checked, taken over or granted, this host's stray keys deleted and every held one
+    // put that etcd does not already hold, alike and under that lease.
     std::optional<EtcdFailure> reconcile(Etcd& etcd);
+    // With no lease yet: the lease a previous process of this host left on keys this one holds,
+    // if etcd still keeps it alive (a restart then rewrites nothing), else a new one.
+    std::optional<EtcdFailure> take_lease(Etcd& etcd, const std::vector<KeyValue>& present);
     // The given keys as `held_` has them now (put, or deleted if absent), in transactions of
     // etcd's default most operations.
     std::optional<EtcdFailure> write(Etcd& etcd, const std::vector<std::string>& keys);
     void note_failure(const EtcdFailure& failure);
+    // The changes etcd has just acknowledged, into the lag histogram.
+    void note_written(const Touched& touched);
     // A log line on the loop thread; with `reached`, a status change for on_status too.
     void report(std::string message, std::optional<bool> reached = std::nullopt,
                 std::string_view reason = {});
@@ -119,6 +140,9 @@ class FleetPublisher final : public Observer {
     std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> deleted_{0};
     std::atomic<std::uint64_t> failed_{0};
+    mutable std::mutex lag_mutex_;
+    std::array<std::uint64_t, publish_lag_buckets.size() + 1> lag_counts_{};  // by lag_mutex_
+    double lag_sum_seconds_ = 0;                                              // by lag_mutex_
     std::thread worker_;
 };
 

@@ -136,6 +136,17 @@ std::optional<nlohmann::json> decode_node(std::string_view value) {
     return object;
 }
 
+bool same_node(std::string_view stored, std::string_view wanted) {
+    std::optional<nlohmann::json> old_node = decode_node(stored);
+    std::optional<nlohmann::json> new_node = decode_node(wanted);
+    if (!old_node || !new_node) {
+        return false;
+    }
+    old_node->erase("registered_since");
+    new_node->erase("registered_since");
+    return *old_node == *new_node;
+}
+
 Endpoints parse_endpoints(std::string_view list) {
     Endpoints parsed;
     for (const std::string_view part : split(list, ',')) {

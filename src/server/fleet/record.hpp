@@ -37,6 +37,9 @@ std::string node_key(std::string_view prefix, std::string_view host, std::string
 
 // The value stored under a node's key.
 std::string encode_node(const FleetNode& node);
+// Whether two stored values describe the same registration: every field alike but the time it
+// was registered, which a restart cannot know and must not change.
+bool same_node(std::string_view stored, std::string_view wanted);
 // The value as a JSON object if it is one of ours (a known format with every field of the right
 // type); nullopt otherwise.
 std::optional<nlohmann::json> decode_node(std::string_view value);

@@ -111,6 +111,9 @@ class Writer {
         }
         out_ << ' ' << number(value) << '\n';
     }
+    // A histogram family: `counts` per bucket, not cumulative, the last one above every bound.
+    void histogram(std::string_view name, std::string_view help, std::span<const double> bounds,
+                   std::span<const std::uint64_t> counts, double sum);
     std::string text() const { return out_.str(); }
 
   private:
@@ -134,6 +137,21 @@ std::string label(std::string_view key, std::string_view value) {
     }
     text += '"';
     return text;
+}
+
+void Writer::histogram(std::string_view name, std::string_view help, std::span<const double> bounds,
+                       std::span<const std::uint64_t> counts, double sum) {
+    const std::string series(name);
+    family(series, "histogram", help);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += counts[i];
+        sample(series + "_bucket", label("le", number(bounds[i])), cumulative);
+    }
+    cumulative += counts.back();
+    sample(series + "_bucket", label("le", "+Inf"), cumulative);
+    sample(series + "_sum", "", sum);
+    sample(series + "_count", "", cumulative);
 }
 
 }  // namespace
@@ -176,19 +194,9 @@ std::string render_exposition(const Metrics& metrics, const Gauges& gauges,
         w.sample("epmdx_connections_closed_total", label("reason", text), metrics.count(reason));
     }
 
-    w.family("epmdx_request_duration_seconds", "histogram",
-             "Time from accepting a connection to sending its reply.");
-    std::uint64_t cumulative = 0;
-    const auto& counts = metrics.duration_counts();
-    for (std::size_t i = 0; i < duration_buckets.size(); ++i) {
-        cumulative += counts[i];
-        w.sample("epmdx_request_duration_seconds_bucket", label("le", number(duration_buckets[i])),
-                 cumulative);
-    }
-    cumulative += counts.back();
-    w.sample("epmdx_request_duration_seconds_bucket", label("le", "+Inf"), cumulative);
-    w.sample("epmdx_request_duration_seconds_sum", "", metrics.duration_sum_seconds());
-    w.sample("epmdx_request_duration_seconds_count", "", cumulative);
+    w.histogram("epmdx_request_duration_seconds",
+                "Time from accepting a connection to sending its reply.", duration_buckets,
+                metrics.duration_counts(), metrics.duration_sum_seconds());
 
     w.family("epmdx_metrics_connections", "gauge", "Open connections on the metrics listener.");
     w.sample("epmdx_metrics_connections", "", gauges.metrics_connections);
@@ -210,6 +218,9 @@ std::string render_exposition(const Metrics& metrics, const Gauges& gauges,
         w.family("epmdx_fleet_failed_total", "counter",
                  "Calls to etcd that failed (unreachable, refused, lease lost).");
         w.sample("epmdx_fleet_failed_total", "", fleet.failed);
+        w.histogram("epmdx_fleet_publish_lag_seconds",
+                    "Time from a registration or its end to etcd acknowledging the write.",
+                    fleet.lag_bounds, fleet.lag_counts, fleet.lag_sum_seconds);
     }
 
     if (process.cpu_seconds) {

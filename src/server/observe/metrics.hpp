@@ -13,8 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "platform/platform.hpp"
 #include "server/core/observer.hpp"
@@ -81,6 +83,11 @@ struct FleetGauges {
     std::uint64_t published = 0;
     std::uint64_t deleted = 0;
     std::uint64_t failed = 0;
+    // The publish-lag histogram: its bucket bounds (static storage: the publisher's), the count
+    // per bucket (one more than bounds, not cumulative) and the sum.
+    std::span<const double> lag_bounds;
+    std::vector<std::uint64_t> lag_counts;
+    double lag_sum_seconds = 0;
 };
 
 // What the exposition shows besides the counters.
