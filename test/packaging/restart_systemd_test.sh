@@ -8,12 +8,17 @@
 # client's registration connections closed, both nodes keep their creation. Then
 # `systemctl stop` and start: the store is emptied, the held names are gone, the nodes register
 # again by themselves.
+# The daemon runs with -fleet through packaging/systemd/fleet.conf, publishing to an etcd that
+# runs inside the sandbox; `etcdctl watch` sees exactly one PUT per node and no DELETE across
+# every restart and reload (the new process takes the keys over), and after the stop and start
+# etcd holds just the two nodes that came back.
 #
 #   restart_systemd_test.sh EPMDX_BINARY CLIENT_BINARY WORK_DIR
 #
 # EPMDX_BINARY is the daemon under test (build/epmdx, or build-asan/epmdx: sanitizer reports in
 # its journal fail the test); CLIENT_BINARY is epmdx-restart-client (restart_client.cpp).
-# Needs root, erlang-base and systemd-sandbox (SYSTEMD_SANDBOX, default
+# RESTART_HELD (default 1000) sets how many registrations the client holds.
+# Needs root, erlang-base, etcd-server, etcd-client and systemd-sandbox (SYSTEMD_SANDBOX, default
 # /work/shared/tools/systemd-sandbox); the sandbox (SANDBOX_NAME, default epmdx-restarttest)
 # sees the host's file system except /tmp and /run, so the binaries are copied to
 # /opt/epmdx-restarttest and the units go to the sandbox's own /run/systemd/system.
@@ -26,7 +31,10 @@ units=$here/../../packaging/systemd
 sandbox_tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}
 name=${SANDBOX_NAME:-epmdx-restarttest}
 opt=/opt/epmdx-restarttest
-held=1000
+held=${RESTART_HELD:-1000}
+# etcd inside the sandbox's own network, on ports of this test's.
+etcd_url=http://127.0.0.1:23791
+etcd_peer=http://127.0.0.1:23801
 [[ -x $sandbox_tool ]] || {
     echo "restart_systemd_test: $sandbox_tool not found" >&2
     exit 1
@@ -40,7 +48,8 @@ fail() {
     echo "restart_systemd_test: FAILED: $*" >&2
     inside systemctl --no-pager status epmdx.socket epmdx.service 2>&1 | tail -20 >&2 || true
     inside journalctl --no-pager -o short-precise -u epmdx.service --since "$since" -n 40 >&2 || true
-    for log in hold lookups; do
+    ctl get --prefix /epmdx/nodes/ --keys-only 2>&1 | grep -c . | sed 's/^/keys in etcd: /' >&2 || true
+    for log in hold lookups etcd watch; do
         [[ -s $work/$log.log ]] && { echo "== $log.log" >&2; tail -20 "$work/$log.log" >&2; }
     done
     exit 1
@@ -76,15 +85,35 @@ expect_unnoticed() {
     return 0
 }
 main_pid() { inside systemctl show -p MainPID --value epmdx.service; }
+ctl() { inside env ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" --dial-timeout 2s "$@"; }
+fleet_keys() { ctl get --prefix /epmdx/nodes/ --keys-only | grep -c '^/epmdx/nodes/'; }
+fleet_holds() { [[ $(fleet_keys) == "$1" ]]; }
+# The watcher's events on node keys: watch_count PUT|DELETE.
+watch_count() { grep -A1 -x "$1" "$work/watch.log" | grep -c '^/epmdx/nodes/' || true; }
+
+# A sandbox is stopped with SIGKILL, so its systemd never removes its units' cgroups from the
+# host's cgroup2 hierarchy, nor the BPF programs IPAddressDeny= attached to them: the next
+# sandbox's epmdx.service (this test's, or another test's) would inherit a deny-all filter and
+# could not reach etcd. Removing the empty cgroups detaches their programs; a cgroup still in
+# use is busy and stays.
+clear_unit_cgroups() {
+    local root
+    for root in /sys/fs/cgroup/unified/system.slice /sys/fs/cgroup/system.slice; do
+        [[ -d $root ]] && find "$root" -depth -type d -name 'epmdx*' -exec rmdir {} + 2>/dev/null
+    done
+    return 0
+}
 
 cleanup() {
     set +e
     "$sandbox_tool" stop "$name"
+    clear_unit_cgroups
     rm -rf "$opt"
     [[ ${keep_work:-0} == 1 ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 "$sandbox_tool" stop "$name"
+clear_unit_cgroups
 rm -rf "$work" "$opt"
 mkdir -p "$work/home" "$opt"
 # DynamicUser= runs the daemon as a user that must be able to read the binary and its directory.
@@ -99,15 +128,33 @@ inside mkdir -p /run/systemd/system
 sed "s|@EPMDX_INSTALLED_BINARY@|$opt/epmdx|" "$units/epmdx.service.in" |
     inside tee /run/systemd/system/epmdx.service >/dev/null
 inside cp "$units/epmdx.socket" /run/systemd/system/
+inside mkdir -p /run/systemd/system/epmdx.service.d
+# The shipped drop-in, its placeholder members replaced by this test's etcd.
+sed -e "s|^Environment=ERL_EPMD_FLEET=.*|Environment=ERL_EPMD_FLEET=$etcd_url|" \
+    -e "s|^IPAddressAllow=.*|IPAddressAllow=127.0.0.1|" "$units/fleet.conf" |
+    inside tee /run/systemd/system/epmdx.service.d/fleet.conf >/dev/null
+grep -q "^Environment=ERL_EPMD_FLEET=$etcd_url\$" <(inside cat /run/systemd/system/epmdx.service.d/fleet.conf) ||
+    fail "the fleet drop-in does not name this test's etcd"
 if ldd "$binary" | grep -q libasan; then
     # LeakSanitizer stops the process's threads with ptrace (@debug) when it checks for leaks
     # at exit; the rest of the sandboxing stays as shipped.
-    inside mkdir -p /run/systemd/system/epmdx.service.d
     printf '[Service]\nSystemCallFilter=@debug\nEnvironment=ASAN_OPTIONS=%s UBSAN_OPTIONS=%s\n' \
         "${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}" \
         "${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}" |
         inside tee /run/systemd/system/epmdx.service.d/sanitizers.conf >/dev/null
 fi
+
+step "etcd inside the sandbox, and a watcher on the fleet view"
+inside etcd --name restarttest --data-dir "$work/etcd" --listen-client-urls "$etcd_url" \
+    --advertise-client-urls "$etcd_url" --listen-peer-urls "$etcd_peer" \
+    --initial-advertise-peer-urls "$etcd_peer" --initial-cluster "restarttest=$etcd_peer" \
+    >"$work/etcd.log" 2>&1 &
+wait_for 30 "etcd did not start" ctl endpoint health
+inside env ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" watch --prefix /epmdx/ >"$work/watch.log" 2>&1 &
+# Only a watch that has seen a put is known to be in place: put until it has.
+watch_ready() { ctl put /epmdx/watch-ready 1 && grep -qx /epmdx/watch-ready "$work/watch.log"; }
+wait_for 20 "etcdctl watch saw nothing" watch_ready
+
 inside systemctl daemon-reload
 inside systemctl start systemd-journald.socket epmdx.socket
 wait_for 10 "epmdx does not answer" names
@@ -116,6 +163,9 @@ step "$held registrations held by the test client, two erl nodes pinging each ot
 inside "$client" hold 4369 held "$held" "$work/hold.status" 2>"$work/hold.log" &
 wait_for 30 "the client did not register $held names" \
     grep -q "registered=$held eof=0" "$work/hold.status"
+# One cookie for both nodes: each would otherwise create it, and they start together.
+printf 'restarttest' >"$work/home/.erlang.cookie"
+chmod 0400 "$work/home/.erlang.cookie"
 erl_node() { # erl_node NAME EVAL
     inside env HOME="$work/home" PINGS="$work/pings" erl -sname "$1" -noshell -eval "$2" \
         >"$work/erl-$1.log" 2>&1 &
@@ -143,6 +193,7 @@ erl_node resta '
     Loop().'
 wait_for 60 "the erl nodes did not ping each other" grep -q '^pong' "$work/pings"
 expect_all_listed "before any restart"
+wait_for 30 "etcd does not hold all $((held + 2)) nodes" fleet_holds $((held + 2))
 inside "$client" lookups 4369 5 "$work/lookups.status" resta restb held0 "held$((held - 1))" \
     2>"$work/lookups.log" &
 sleep 0.5
@@ -175,6 +226,13 @@ for i in 1 2 3 4 5; do
     expect_unnoticed "after reload $i"
 done
 echo "lookups: $(status_of lookups); pings: $(wc -l <"$work/pings") ($(sort -u "$work/pings"))"
+[[ $(fleet_keys) == $((held + 2)) ]] || fail "etcd holds $(fleet_keys) nodes after the restarts, not $((held + 2))"
+sleep 1 # the watch stream's last events
+puts=$(watch_count PUT)
+deletes=$(watch_count DELETE)
+echo "etcdctl watch across 5 restarts and 5 reloads: $puts PUT, $deletes DELETE of node keys"
+((puts == held + 2 && deletes == 0)) ||
+    fail "the watcher saw $puts PUT and $deletes DELETE, not $((held + 2)) and 0: restarts rewrote keys"
 
 step "systemctl stop: the store is emptied, nothing stale is served; start: the nodes come back"
 # From here on lookups are meant to fail: the counts above are final (the clients go with the
@@ -191,6 +249,9 @@ wait_for 20 "the erl nodes did not register again" \
     bash -c "'$sandbox_tool' run '$name' '$opt/epmdx' -names | grep -c '^name rest[ab] ' | grep -qx 2"
 : >"$work/pings"
 wait_for 20 "the erl nodes do not ping each other after stop and start" grep -q '^pong' "$work/pings"
+# The new daemon holds only the nodes that came back: the held names' keys are deleted at once.
+wait_for 20 "etcd does not hold just the two nodes after stop and start" \
+    fleet_holds 2
 
 if inside journalctl --no-pager -o cat -u epmdx.service --since "$since" | grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
     fail "sanitizer reports in the daemon's journal"
