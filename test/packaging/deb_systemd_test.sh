@@ -120,6 +120,14 @@ inside systemctl --quiet is-active epmd.socket && fail "epmd.socket is still act
     fail "epmd.socket is still enabled"
 listener | grep -q 'systemd' || fail "nothing listens on 4369 after the install"
 inside systemd-analyze security epmdx.service | tail -1
+# The -fleet drop-in, as documented; its [Service] section must parse as systemd reads it.
+fleet_example=/usr/share/doc/epmdx/examples/fleet.conf
+[[ -f $fleet_example ]] || fail "$fleet_example is not installed"
+inside mkdir -p /run/systemd/system/epmdx.service.d
+inside cp "$fleet_example" /run/systemd/system/epmdx.service.d/
+inside systemd-analyze verify epmdx.service 2>&1 | grep -i 'fleet.conf' &&
+    fail "systemd-analyze finds fault with $fleet_example"
+inside rm /run/systemd/system/epmdx.service.d/fleet.conf
 
 step "erl -sname pkgtest with no epmd flags registers with epmdx"
 inside systemd-run --quiet --unit=erl-node --setenv=HOME="$work/home" \
