@@ -760,6 +760,9 @@ TEST_F(FleetCluster, EveryMemberDownCostsNoLookupAndTheStoreCatchesUp) {
     const auto back = Clock::now();
     EXPECT_TRUE(store_matches(10s));
     report("members back until the store matched the registries", seconds_since(back));
+    const Nodes now = registries();
+    EXPECT_TRUE(now.contains(node_entry("host2", "joining", 21001)));
+    EXPECT_FALSE(now.contains(node_entry("host1", "leaving", 21000)));
     lookups.stop();
     std::cout << "[  figure  ] PORT_PLEASE2 lookups from host1: " << lookups.done() << " done, "
               << lookups.failed() << " failed" << std::endl;
