@@ -355,9 +355,10 @@ class NodeWatcher {
         std::vector<std::string> nodes;
         for (std::string type, key, value;
              std::getline(in, type) && std::getline(in, key) && std::getline(in, value);) {
-            const std::string host_and_name = key.substr(std::min(key.size(), nodes_prefix.size()));
+            const std::string host_and_name =
+                key.substr(std::min(key.size(), nodes_prefix_.size()));
             const std::size_t slash = host_and_name.find('/');
-            if (type == "DELETE" && key.starts_with(nodes_prefix) && slash != std::string::npos) {
+            if (type == "DELETE" && key.starts_with(nodes_prefix_) && slash != std::string::npos) {
                 nodes.push_back(
                     cat(host_and_name.substr(slash + 1), "@", host_and_name.substr(0, slash)));
             }
@@ -366,7 +367,7 @@ class NodeWatcher {
     }
 
   private:
-    const std::string nodes_prefix = fleet_prefix + "nodes/";
+    const std::string nodes_prefix_ = fleet_prefix + "nodes/";
     std::filesystem::path output_;
     Process process_;
 };
