@@ -40,7 +40,7 @@ class TestCa {
 
     // A certificate for `name` signed by this CA, with the X.509v3 `extension` line.
     KeyPair issue(const std::string& name, const std::string& extension) const {
-        const KeyPair issued = paths(name);
+        KeyPair issued = paths(name);
         const fs::path request = dir_ / (name + ".csr");
         const fs::path extensions = dir_ / (name + ".ext");
         std::ofstream(extensions) << extension << "\n";

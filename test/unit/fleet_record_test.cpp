@@ -3,7 +3,8 @@
 // files.
 #include <gtest/gtest.h>
 
-#include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "server/fleet/record.hpp"
 
@@ -115,11 +116,7 @@ TEST(FleetEndpoints, RefusesAListThatMixesHttpAndHttps) {
 
 TEST(FleetTlsFiles, WantACertificateWithItsKeyAndReadableFiles) {
     const std::string file = ::testing::TempDir() + "fleet-tls-unit.pem";
-    {
-        std::FILE* written = std::fopen(file.c_str(), "w");
-        ASSERT_NE(written, nullptr);
-        std::fclose(written);
-    }
+    std::ofstream(file) << "PEM\n";  // read, never parsed: libcurl reads it when it connects
     const Endpoints https = parse_endpoints("https://a:2379");
     EXPECT_EQ(tls_error({}, https), std::nullopt);
     EXPECT_EQ(tls_error({.cacert = file, .cert = file, .key = file}, https), std::nullopt);
@@ -137,7 +134,7 @@ TEST(FleetTlsFiles, WantACertificateWithItsKeyAndReadableFiles) {
     // No usable endpoint: the daemon warns about the list; the files are still checked.
     EXPECT_EQ(tls_error({.cacert = file, .cert = {}, .key = {}}, parse_endpoints("nonsense")),
               std::nullopt);
-    std::remove(file.c_str());
+    std::filesystem::remove(file);
 }
 
 TEST(FleetHost, IsTheShortName) {
