@@ -233,9 +233,7 @@ std::unique_ptr<fleet::FleetPublisher> make_fleet_publisher(asio::io_context& io
         .host = options.fleet_host.empty() ? fleet::short_host_name() : options.fleet_host};
     return std::make_unique<fleet::FleetPublisher>(io, log, std::move(settings));
 }
-#endif
 
-#ifdef EPMDX_HAVE_FLEET
 // -fleet's settings that cannot be meant: an endpoint list that mixes http:// and https://, and
 // TLS files that do not go together or cannot be read. A URL that is merely unusable is only a
 // warning later (make_fleet_publisher).
