@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev                   # JSON output of the client actions (-json), fleet values
   libcurl4-openssl-dev libssl-dev      # -fleet: etcd's HTTP/JSON gateway; base64 from libcrypto
   etcd-server etcd-client              # -fleet: the real etcd (3.4) the fleet tests start
+  openssl                              # the CA and certificates of the TLS fleet tests
   clang libclang-rt-14-dev             # libFuzzer
   clang-format clang-tidy              # scripts/lint.sh
   clang-14 libc++-14-dev libc++abi-14-dev googletest  # the portable tree: clang 14, libc++, GoogleTest built from source

@@ -49,6 +49,7 @@ struct ClientCommand {
     // -fleet: etcd client URLs to list the fleet view from instead of asking port mappers.
     std::string fleet_endpoints;
     std::string fleet_prefix = server::DaemonOptions{}.fleet_prefix;
+    server::FleetTls fleet_tls;
 };
 
 struct DaemonCommand {

@@ -21,7 +21,12 @@ int run_fleet_names(const ClientCommand& command) {
         }
         return 1;
     }
-    fleet::Etcd etcd(endpoints.urls, std::chrono::milliseconds(command.timeout_ms));
+    if (const std::optional<std::string> error = fleet::tls_error(command.fleet_tls, endpoints)) {
+        (void)std::fputs(("epmdx: " + *error + "\n").c_str(), stderr);
+        return 1;
+    }
+    fleet::Etcd etcd(endpoints.urls, std::chrono::milliseconds(command.timeout_ms),
+                     command.fleet_tls);
     const auto listed = etcd.range_prefix(fleet::nodes_prefix(command.fleet_prefix));
     if (const auto* failure = std::get_if<fleet::EtcdFailure>(&listed)) {
         (void)std::fputs(

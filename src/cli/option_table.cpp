@@ -157,6 +157,19 @@ std::optional<Command> set_fleet_prefix(Settings& settings, const std::string& v
     return std::nullopt;
 }
 
+// -fleet_cacert, -fleet_cert, -fleet_key: the files are checked where they are used, after every
+// option is read, so that a certificate is matched with its key whatever their order.
+template <auto member>
+std::optional<Command> set_fleet_tls(Settings& settings, const std::string& value,
+                                     std::string_view source) {
+    if (value.empty()) {
+        return InvalidValue{"epmdx: " + std::string(source) + " needs a file name\n"};
+    }
+    settings.daemon.fleet_tls.*member = value;
+    settings.client.fleet_tls.*member = value;
+    return std::nullopt;
+}
+
 std::string show_fleet_prefix(const Settings& defaults) {
     return defaults.daemon.fleet_prefix;
 }
@@ -489,7 +502,8 @@ constexpr std::array options{
                .origin = Origin::epmdx,
                .role = Role::shared,
                .needs_fleet = true,
-               .help = "the fleet view in etcd (comma-separated client URLs, http://HOST:PORT): "
+               .help = "the fleet view in etcd (comma-separated client URLs, http://HOST:PORT, "
+                       "or all https://HOST:PORT): "
                        "the daemon publishes each registration there under a lease, never "
                        "waiting on etcd (an unusable URL or an etcd that is down: a warning, and "
                        "it serves locally); with -names, lists every node of every host from it "
@@ -514,6 +528,35 @@ constexpr std::array options{
                .help = "this host's name in the fleet view",
                .default_note = "the host name up to its first dot, as erl -sname uses it",
                .apply = set_text<&DaemonOptions::fleet_host>},
+    OptionSpec{.flag = "-fleet_cacert",
+               .value_name = "FILE",
+               .environment = "ERL_EPMD_FLEET_CACERT",
+               .origin = Origin::epmdx,
+               .role = Role::shared,
+               .needs_fleet = true,
+               .help = "the CA certificates (PEM) that https:// etcd endpoints are verified "
+                       "with, as etcdctl's --cacert; peer and host name are always verified",
+               .default_note = "the system's CA store",
+               .apply = set_fleet_tls<&server::FleetTls::cacert>},
+    OptionSpec{.flag = "-fleet_cert",
+               .value_name = "FILE",
+               .environment = "ERL_EPMD_FLEET_CERT",
+               .origin = Origin::epmdx,
+               .role = Role::shared,
+               .needs_fleet = true,
+               .help = "the client certificate (PEM) shown to etcd, for an etcd started with "
+                       "--client-cert-auth, as etcdctl's --cert; needs -fleet_key",
+               .default_note = "none",
+               .apply = set_fleet_tls<&server::FleetTls::cert>},
+    OptionSpec{.flag = "-fleet_key",
+               .value_name = "FILE",
+               .environment = "ERL_EPMD_FLEET_KEY",
+               .origin = Origin::epmdx,
+               .role = Role::shared,
+               .needs_fleet = true,
+               .help = "the private key (PEM) of -fleet_cert, as etcdctl's --key",
+               .default_note = "none",
+               .apply = set_fleet_tls<&server::FleetTls::key>},
     OptionSpec{.flag = "-host",
                .value_name = "LIST",
                .origin = Origin::epmdx,

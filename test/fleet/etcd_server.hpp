@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A real etcd for the fleet tests: one member from Debian's etcd-server on test ports of
-// 127.0.0.1, started and stopped by the test, read back with Debian's etcdctl.
+// 127.0.0.1, started and stopped by the test, read back with Debian's etcdctl; over TLS with
+// client certificates required when given EtcdTls.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -34,12 +36,24 @@ inline bool eventually(const std::function<bool()>& done, std::chrono::milliseco
     }
 }
 
+// PEM files for an etcd that serves its clients over TLS and requires their certificates
+// (--client-cert-auth), and the ones etcdctl presents to it.
+struct EtcdTls {
+    std::filesystem::path server_cert;
+    std::filesystem::path server_key;
+    std::filesystem::path client_ca;  // signs the client certificates etcd accepts
+    std::filesystem::path ca;         // signs server_cert: what etcdctl verifies etcd with
+    std::filesystem::path client_cert;
+    std::filesystem::path client_key;
+};
+
 // One etcd member on test ports of 127.0.0.1, its data in a directory of its own that outlives
 // a stop (so that a restart finds its keys and leases again).
 class EtcdServer {
   public:
-    EtcdServer()
-        : client_port_(free_port()),
+    explicit EtcdServer(std::optional<EtcdTls> tls = std::nullopt)
+        : tls_(std::move(tls)),
+          client_port_(free_port()),
           peer_port_(free_port()),
           data_(std::filesystem::temp_directory_path() /
                 ("epmdx-fleet-etcd-" + std::to_string(::getpid()) + "-" +
@@ -52,16 +66,34 @@ class EtcdServer {
         std::filesystem::remove_all(data_, ignored);
     }
 
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+    std::string url() const {
+        return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") +
+               std::to_string(client_port_);
+    }
 
     void start() {
         const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-        process_ =
-            Process::spawn({ETCD_BINARY, "--name", "fleet-test", "--data-dir", data_.string(),
-                            "--listen-client-urls", url(), "--advertise-client-urls", url(),
-                            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                            "--initial-cluster", "fleet-test=" + peer},
-                           {}, {}, log_path("etcd"));
+        std::vector<std::string> argv = {ETCD_BINARY,
+                                         "--name",
+                                         "fleet-test",
+                                         "--data-dir",
+                                         data_.string(),
+                                         "--listen-client-urls",
+                                         url(),
+                                         "--advertise-client-urls",
+                                         url(),
+                                         "--listen-peer-urls",
+                                         peer,
+                                         "--initial-advertise-peer-urls",
+                                         peer,
+                                         "--initial-cluster",
+                                         "fleet-test=" + peer};
+        if (tls_) {
+            argv.insert(argv.end(), {"--cert-file", tls_->server_cert.string(), "--key-file",
+                                     tls_->server_key.string(), "--trusted-ca-file",
+                                     tls_->client_ca.string(), "--client-cert-auth"});
+        }
+        process_ = Process::spawn(argv, {}, {}, log_path("etcd"));
         ASSERT_TRUE(wait_for_port(client_port_, process_, 15s)) << "etcd did not start";
         ASSERT_TRUE(eventually([this] { return ctl({"endpoint", "health"}).exit_code == 0; }, 15s));
     }
@@ -76,6 +108,11 @@ class EtcdServer {
     RunResult ctl(const std::vector<std::string>& args) const {
         std::vector<std::string> argv = {ETCDCTL_BINARY, "--endpoints", url(), "--dial-timeout",
                                          "2s"};
+        if (tls_) {
+            argv.insert(argv.end(),
+                        {"--cacert", tls_->ca.string(), "--cert", tls_->client_cert.string(),
+                         "--key", tls_->client_key.string()});
+        }
         argv.insert(argv.end(), args.begin(), args.end());
         return run(argv, {{"ETCDCTL_API", "3"}});
     }
@@ -110,6 +147,7 @@ class EtcdServer {
     }
 
   private:
+    std::optional<EtcdTls> tls_;
     std::uint16_t client_port_;
     std::uint16_t peer_port_;
     std::filesystem::path data_;

@@ -351,7 +351,9 @@ TEST(Fleet, UnusableEndpointsAreAWarningAndTheDaemonServesLocally) {
 
     const RunResult cli = run({epmdx_binary(), "-fleet", "nonsense", "-names"});
     EXPECT_EQ(cli.exit_code, 1);
-    EXPECT_EQ(cli.err, "epmdx: -fleet: \"nonsense\" is not a URL (expected http://HOST:PORT)\n");
+    EXPECT_EQ(cli.err,
+              "epmdx: -fleet: \"nonsense\" is not a URL (expected http://HOST:PORT or "
+              "https://HOST:PORT)\n");
     const RunResult unreachable = run(
         {epmdx_binary(), "-fleet", "http://127.0.0.1:" + std::to_string(free_port()), "-names"});
     EXPECT_EQ(unreachable.exit_code, 1);

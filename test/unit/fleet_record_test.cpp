@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The fleet view's layout in etcd: keys, escaping, the JSON value and the endpoint list.
+// The fleet view's layout in etcd: keys, escaping, the JSON value, the endpoint list and the TLS
+// files.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "server/fleet/record.hpp"
 
@@ -89,15 +93,62 @@ TEST(FleetValue, RefusesValuesThatAreNotOurs) {
 
 TEST(FleetEndpoints, KeepsHttpUrlsAndNamesTheOthers) {
     const Endpoints parsed = parse_endpoints(
-        "http://127.0.0.1:2379,http://[::1]:2379/,nonsense,https://a:1,"
-        "http://a:1/v3,ftp://a");
+        "http://127.0.0.1:2379,http://[::1]:2379/,nonsense,http://a:1/v3,ftp://a,https://a:1/x");
     EXPECT_EQ(parsed.urls,
               (std::vector<std::string>{"http://127.0.0.1:2379", "http://[::1]:2379"}));
+    EXPECT_FALSE(parsed.https);
+    EXPECT_FALSE(parsed.mixed);
     ASSERT_EQ(parsed.errors.size(), 4U);
     EXPECT_NE(parsed.errors[0].find("\"nonsense\" is not a URL"), std::string::npos);
-    EXPECT_NE(parsed.errors[1].find("only http://"), std::string::npos);
-    EXPECT_NE(parsed.errors[2].find("nothing after it"), std::string::npos);
+    EXPECT_NE(parsed.errors[1].find("an endpoint is http://HOST:PORT, with nothing after it"),
+              std::string::npos);
+    EXPECT_NE(parsed.errors[2].find("only http:// and https://"), std::string::npos);
+    EXPECT_NE(parsed.errors[3].find("an endpoint is https://HOST:PORT, with nothing after it"),
+              std::string::npos);
     EXPECT_TRUE(parse_endpoints("").urls.empty());
+}
+
+TEST(FleetEndpoints, KeepsHttpsUrls) {
+    const Endpoints parsed = parse_endpoints("https://127.0.0.1:2379/,https://etcd2:2379");
+    EXPECT_EQ(parsed.urls,
+              (std::vector<std::string>{"https://127.0.0.1:2379", "https://etcd2:2379"}));
+    EXPECT_TRUE(parsed.https);
+    EXPECT_TRUE(parsed.errors.empty());
+}
+
+TEST(FleetEndpoints, RefusesAListThatMixesHttpAndHttps) {
+    const Endpoints parsed = parse_endpoints("https://a:2379,http://b:2379");
+    EXPECT_TRUE(parsed.mixed);
+    EXPECT_TRUE(parsed.urls.empty());
+    EXPECT_EQ(parsed.errors,
+              (std::vector<std::string>{"\"https://a:2379,http://b:2379\" mixes http:// and "
+                                        "https:// endpoints; use https:// for every one (or "
+                                        "http:// for every one)"}));
+    // A refused item does not count as a scheme.
+    EXPECT_FALSE(parse_endpoints("https://a:2379,http://b:2379/v3").mixed);
+}
+
+TEST(FleetTlsFiles, WantACertificateWithItsKeyAndReadableFiles) {
+    const std::string file = ::testing::TempDir() + "fleet-tls-unit.pem";
+    std::ofstream(file) << "PEM\n";  // read, never parsed: libcurl reads it when it connects
+    const Endpoints https = parse_endpoints("https://a:2379");
+    EXPECT_EQ(tls_error({}, https), std::nullopt);
+    EXPECT_EQ(tls_error({.cacert = file, .cert = file, .key = file}, https), std::nullopt);
+    EXPECT_EQ(tls_error({.cacert = {}, .cert = file, .key = {}}, https),
+              "-fleet_cert " + file + " needs -fleet_key, its private key");
+    EXPECT_EQ(tls_error({.cacert = {}, .cert = {}, .key = file}, https),
+              "-fleet_key " + file + " needs -fleet_cert, the certificate it is the key of");
+    EXPECT_EQ(tls_error({.cacert = "/nonexistent/ca.pem", .cert = {}, .key = {}}, https),
+              "-fleet_cacert: cannot read /nonexistent/ca.pem: No such file or directory");
+    EXPECT_EQ(tls_error({.cacert = {}, .cert = file, .key = "/"}, https),
+              "-fleet_key: cannot read /: Is a directory");
+    EXPECT_EQ(tls_error({.cacert = file, .cert = {}, .key = {}}, parse_endpoints("http://a:2379")),
+              "-fleet_cacert, -fleet_cert and -fleet_key are for https:// endpoints; these are "
+              "http://");
+    // No usable endpoint: the daemon warns about the list; the files are still checked.
+    EXPECT_EQ(tls_error({.cacert = file, .cert = {}, .key = {}}, parse_endpoints("nonsense")),
+              std::nullopt);
+    std::filesystem::remove(file);
 }
 
 TEST(FleetHost, IsTheShortName) {

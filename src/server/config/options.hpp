@@ -14,6 +14,15 @@
 
 namespace epmdx::server {
 
+// How -fleet reaches etcd's https:// endpoints, named as etcdctl names them: PEM files, checked
+// before the daemon listens (fleet/record.hpp, tls_error). Peer and host are always verified.
+struct FleetTls {
+    std::string cacert;  // -fleet_cacert: the CA that signs etcd's certificate; empty: the system's
+    std::string
+        cert;         // -fleet_cert: this client's certificate, for --client-cert-auth; empty: none
+    std::string key;  // -fleet_key: its private key; given exactly when cert is
+};
+
 struct DaemonOptions {
     // The port to bind and the port reported in NAMES/DUMP headers.
     std::uint16_t port = wire::default_port;
@@ -56,6 +65,7 @@ struct DaemonOptions {
     std::string fleet_prefix = "/epmdx/";
     // This host in the fleet view; empty: the host name up to its first dot, as erl -sname has it.
     std::string fleet_host;
+    FleetTls fleet_tls;
 };
 
 }  // namespace epmdx::server

@@ -1,11 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/config/static_entries.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <unordered_map>
 
 #include "server/config/values.hpp"
@@ -112,32 +107,12 @@ StaticFile parse_static_file(std::string_view text, std::string_view file_name) 
 }
 
 StaticFile read_static_file(const std::string& path) {
-    const auto unreadable = [&path](int error) {
-        return StaticFile{{}, "cannot read " + path + ": " + std::strerror(error)};
-    };
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return unreadable(errno);
+    std::string error;
+    const std::optional<std::string> text = read_file(path, error);
+    if (!text) {
+        return StaticFile{{}, error};
     }
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            const int error = errno;  // EISDIR for a directory
-            ::close(fd);
-            return unreadable(error);
-        }
-        if (n == 0) {
-            break;
-        }
-        text.append(buffer, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return parse_static_file(text, path);
+    return parse_static_file(*text, path);
 }
 
 }  // namespace epmdx::server

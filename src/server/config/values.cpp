@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/config/values.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace epmdx::server {
 
@@ -52,6 +57,36 @@ std::string hex_text(std::string_view bytes) {
         text += digits[byte >> 4U];
         text += digits[byte & 0xFU];
     }
+    return text;
+}
+
+std::optional<std::string> read_file(const std::string& path, std::string& error) {
+    const auto unreadable = [&](int code) {
+        error = "cannot read " + path + ": " + std::strerror(code);
+        return std::nullopt;
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return unreadable(errno);
+    }
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            const int code = errno;  // EISDIR for a directory
+            ::close(fd);
+            return unreadable(code);
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
     return text;
 }
 

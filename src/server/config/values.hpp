@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Small readings and writings shared by the parts and the CLI, each rule in one place: a port
 // number and a list from text, bytes as hex text, and a peer as the IPv4 address it is when it
-// arrives IPv4-mapped. Pure.
+// arrives IPv4-mapped; and a named file read whole. Pure, apart from read_file.
 #pragma once
 
 #include <asio/ip/address.hpp>
@@ -25,6 +25,10 @@ std::vector<std::string_view> split(std::string_view text, char separator);
 
 // Each byte as two lower-case hex digits: how JSON output shows a node's extra.
 std::string hex_text(std::string_view bytes);
+
+// The whole of the file at `path`; nullopt, with `error` set to "cannot read PATH: REASON", when
+// it cannot be read (missing, not allowed, a directory): -static's file and -fleet's TLS files.
+std::optional<std::string> read_file(const std::string& path, std::string& error);
 
 // On a dual-stack socket an IPv4 client arrives as ::ffff:a.b.c.d: this is a.b.c.d. Any other
 // address is returned as it is.

@@ -228,14 +228,29 @@ std::unique_ptr<fleet::FleetPublisher> make_fleet_publisher(asio::io_context& io
     }
     fleet::FleetSettings settings{
         .endpoints = std::move(endpoints.urls),
+        .tls = options.fleet_tls,
         .prefix = options.fleet_prefix,
         .host = options.fleet_host.empty() ? fleet::short_host_name() : options.fleet_host};
     return std::make_unique<fleet::FleetPublisher>(io, log, std::move(settings));
 }
+
+// -fleet's settings that cannot be meant: an endpoint list that mixes http:// and https://, and
+// TLS files that do not go together or cannot be read. A URL that is merely unusable is only a
+// warning later (make_fleet_publisher).
+std::optional<std::string> fleet_configuration_error(const DaemonOptions& options) {
+    if (options.fleet_endpoints.empty()) {
+        return std::nullopt;
+    }
+    const fleet::Endpoints endpoints = fleet::parse_endpoints(options.fleet_endpoints);
+    if (endpoints.mixed) {
+        return "-fleet: " + endpoints.errors.front();
+    }
+    return fleet::tls_error(options.fleet_tls, endpoints);
+}
 #endif
 
 // What is read before detaching, so that a mistake is reported where it can be seen: the
-// addresses to bind and the -static file. An exit status if either is bad.
+// addresses to bind, the -static file and -fleet's TLS files. An exit status if any is bad.
 std::optional<int> read_configuration(const DaemonOptions& options, ListenPlan& plan,
                                       StaticFile& static_file, Logger& log) {
     if (!options.systemd) {
@@ -258,6 +273,12 @@ std::optional<int> read_configuration(const DaemonOptions& options, ListenPlan& 
             return 1;
         }
     }
+#ifdef EPMDX_HAVE_FLEET
+    if (const std::optional<std::string> error = fleet_configuration_error(options)) {
+        log.printf(0, "%s", error->c_str());
+        return 1;
+    }
+#endif
     return std::nullopt;
 }
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/fleet/etcd.hpp"
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include <array>
 #include <mutex>
 
 namespace epmdx::server::fleet {
@@ -81,10 +81,14 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* sink)
 struct Etcd::Handle {
     CURL* curl = nullptr;
     curl_slist* headers = nullptr;
+    std::array<char, CURL_ERROR_SIZE> error{};  // curl's words for the last failure
 };
 
-Etcd::Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
-    : handle_(std::make_unique<Handle>()), endpoints_(std::move(endpoints)), timeout_(timeout) {
+Etcd::Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout, FleetTls tls)
+    : handle_(std::make_unique<Handle>()),
+      endpoints_(std::move(endpoints)),
+      timeout_(timeout),
+      tls_(std::move(tls)) {
     static std::once_flag global_init;
     std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     handle_->curl = curl_easy_init();
@@ -96,6 +100,41 @@ Etcd::~Etcd() {
     curl_easy_cleanup(handle_->curl);
 }
 
+void Etcd::prepare(CURL* curl, const std::string& url) {
+    curl_easy_reset(curl);
+    handle_->error.front() = '\0';  // libcurl leaves it as it is when it has nothing to say
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, handle_->error.data());
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, handle_->headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");     // etcd is reached directly
+    // https://: the peer's chain and its name are always checked (libcurl's defaults, stated).
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!tls_.cacert.empty()) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls_.cacert.c_str());
+    }
+    if (!tls_.cert.empty()) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, tls_.cert.c_str());
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, tls_.key.c_str());
+    }
+}
+
+std::string Etcd::failure_text(CURLcode code) const {
+    std::string text =
+        handle_->error.front() != '\0' ? handle_->error.data() : curl_easy_strerror(code);
+    // etcd with --client-cert-auth drops a client without a certificate during or right after
+    // the handshake: curl then sees a failed handshake, send or receive (an alert, or a reset).
+    const bool dropped =
+        code == CURLE_SSL_CONNECT_ERROR || code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR;
+    if (dropped && tls_.cert.empty() && endpoints_.front().starts_with("https://")) {
+        text += " (etcd may require a client certificate: give -fleet_cert and -fleet_key)";
+    }
+    return text;
+}
+
 EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
     const std::string request = body.dump();
     std::string last_error = "no endpoint";
@@ -104,20 +143,14 @@ EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
         const std::string url = endpoints_[at] + std::string(path);
         std::string response;
         CURL* curl = handle_->curl;
-        curl_easy_reset(curl);
-        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+        prepare(curl, url);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, handle_->headers);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS
-        curl_easy_setopt(curl, CURLOPT_PROXY, "");     // etcd is reached directly
         const CURLcode code = curl_easy_perform(curl);
         if (code != CURLE_OK) {
-            last_error = endpoints_[at] + ": " + curl_easy_strerror(code);
+            last_error = endpoints_[at] + ": " + failure_text(code);
             continue;
         }
         current_ = at;

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // A blocking client of etcd's v3 HTTP/JSON gateway (etcd 3.4: POST /v3/...), through libcurl.
-// Keys and values travel base64-encoded; int64 fields come back as JSON strings. Not for the
-// event loop: each call waits up to the timeout per endpoint. One instance per thread.
+// Keys and values travel base64-encoded; int64 fields come back as JSON strings. https://
+// endpoints are verified (peer and host name) against -fleet_cacert or the system's CA store, and
+// given -fleet_cert/-fleet_key if etcd asks for a client certificate. Not for the event loop: each
+// call waits up to the timeout per endpoint. One instance per thread.
 #pragma once
+
+#include <curl/curl.h>
 
 #include <chrono>
 #include <cstdint>
@@ -14,6 +18,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "server/config/options.hpp"
 
 namespace epmdx::server::fleet {
 
@@ -46,8 +52,9 @@ struct EtcdOp {
 
 class Etcd {
   public:
-    // endpoints: http://HOST:PORT, tried in turn from the last one that answered.
-    Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+    // endpoints: http://HOST:PORT or https://HOST:PORT (checked by parse_endpoints), tried in
+    // turn from the last one that answered; tls: the files for https://, checked by tls_error.
+    Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout, FleetTls tls);
     Etcd(const Etcd&) = delete;
     Etcd& operator=(const Etcd&) = delete;
     ~Etcd();
@@ -67,6 +74,12 @@ class Etcd {
     const std::string& endpoint() const { return endpoints_[current_]; }
 
   private:
+    // Every request's set-up of an easy handle for `url`: headers, no proxy, no signals,
+    // timeouts, TLS and the error buffer failure_text reads.
+    void prepare(CURL* curl, const std::string& url);
+    // Why a request on a prepared handle failed: curl's own words, with a hint when etcd may have
+    // dropped us for sending no client certificate.
+    std::string failure_text(CURLcode code) const;
     // The JSON answer of POST path, from the first endpoint that answers.
     EtcdResult<nlohmann::json> call(std::string_view path, const nlohmann::json& body);
 
@@ -75,6 +88,7 @@ class Etcd {
     std::vector<std::string> endpoints_;
     std::size_t current_ = 0;
     std::chrono::milliseconds timeout_;
+    FleetTls tls_;
 };
 
 }  // namespace epmdx::server::fleet

@@ -252,7 +252,7 @@ std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
 }
 
 void FleetPublisher::run() {
-    Etcd etcd(settings_.endpoints, call_timeout);
+    Etcd etcd(settings_.endpoints, call_timeout, settings_.tls);
     std::chrono::milliseconds backoff = first_backoff;
     Clock::time_point next_attempt = Clock::now();
     Clock::time_point next_keep_alive = Clock::now() + settings_.lease_ttl / 3;

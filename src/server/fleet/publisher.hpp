@@ -30,6 +30,7 @@ namespace epmdx::server::fleet {
 
 struct FleetSettings {
     std::vector<std::string> endpoints;  // checked by parse_endpoints
+    FleetTls tls;                        // checked by tls_error
     std::string prefix;
     std::string host;
     std::chrono::seconds lease_ttl{10};

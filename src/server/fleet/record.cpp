@@ -8,6 +8,8 @@
 #include <array>
 #include <ctime>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include "server/config/values.hpp"
 
@@ -48,19 +50,20 @@ std::optional<std::string> url_part(CURLU* url, CURLUPart part) {
     return copy;
 }
 
-// nullopt if `item` is a usable endpoint, else why not.
-std::optional<std::string> endpoint_error(const std::string& item) {
+// nullopt if `item` is a usable endpoint, with its scheme ("http" or "https"), else why not.
+std::optional<std::string> endpoint_error(const std::string& item, std::string& scheme) {
     const std::unique_ptr<CURLU, UrlDeleter> url(curl_url());
     if (!url || curl_url_set(url.get(), CURLUPART_URL, item.c_str(), 0) != CURLUE_OK) {
-        return "\"" + item + "\" is not a URL (expected http://HOST:PORT)";
+        return "\"" + item + "\" is not a URL (expected http://HOST:PORT or https://HOST:PORT)";
     }
-    if (url_part(url.get(), CURLUPART_SCHEME) != "http") {
-        return "\"" + item + "\": only http:// endpoints are supported";
+    scheme = url_part(url.get(), CURLUPART_SCHEME).value_or("");
+    if (scheme != "http" && scheme != "https") {
+        return "\"" + item + "\": only http:// and https:// endpoints are supported";
     }
     const std::optional<std::string> path = url_part(url.get(), CURLUPART_PATH);
     if ((path && *path != "/") || url_part(url.get(), CURLUPART_QUERY) ||
         url_part(url.get(), CURLUPART_USER)) {
-        return "\"" + item + "\": an endpoint is http://HOST:PORT, with nothing after it";
+        return "\"" + item + "\": an endpoint is " + scheme + "://HOST:PORT, with nothing after it";
     }
     return std::nullopt;
 }
@@ -149,15 +152,49 @@ bool same_node(std::string_view stored, std::string_view wanted) {
 
 Endpoints parse_endpoints(std::string_view list) {
     Endpoints parsed;
+    std::set<std::string> schemes;
     for (const std::string_view part : split(list, ',')) {
         const std::string item(part);
-        if (const std::optional<std::string> error = endpoint_error(item)) {
+        std::string scheme;
+        if (const std::optional<std::string> error = endpoint_error(item, scheme)) {
             parsed.errors.push_back(*error);
         } else {
+            schemes.insert(scheme);
             parsed.urls.push_back(item.ends_with('/') ? item.substr(0, item.size() - 1) : item);
         }
     }
+    if (schemes.size() > 1) {
+        // Appended rather than added up: GCC 12 warns of an overlap in "..." + std::string.
+        std::string message = "\"";
+        message.append(list).append(
+            "\" mixes http:// and https:// endpoints; use https:// for "
+            "every one (or http:// for every one)");
+        return Endpoints{.urls = {}, .errors = {message}, .https = false, .mixed = true};
+    }
+    parsed.https = schemes.contains("https");
     return parsed;
+}
+
+std::optional<std::string> tls_error(const FleetTls& tls, const Endpoints& endpoints) {
+    if (!endpoints.urls.empty() && !endpoints.https &&
+        (!tls.cacert.empty() || !tls.cert.empty() || !tls.key.empty())) {
+        return "-fleet_cacert, -fleet_cert and -fleet_key are for https:// endpoints; these are "
+               "http://";
+    }
+    if (tls.cert.empty() != tls.key.empty()) {
+        return tls.cert.empty() ? "-fleet_key " + tls.key +
+                                      " needs -fleet_cert, the certificate it is the key of"
+                                : "-fleet_cert " + tls.cert + " needs -fleet_key, its private key";
+    }
+    const std::array<std::pair<std::string_view, const std::string*>, 3> files = {
+        {{"-fleet_cacert", &tls.cacert}, {"-fleet_cert", &tls.cert}, {"-fleet_key", &tls.key}}};
+    for (const auto& [option, path] : files) {
+        std::string error;
+        if (!path->empty() && !read_file(*path, error)) {
+            return std::string(option) + ": " + error;
+        }
+    }
+    return std::nullopt;
 }
 
 std::string short_host_name() {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the fleet view stores in etcd, the one place its layout is written: a node's key
 // (PREFIX nodes/HOST/NAME, each part escaped) and its JSON value, read back by the command line.
-// Pure, apart from short_host_name().
+// Pure, apart from short_host_name() and tls_error()'s reading of the files it names.
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "epmdx/protocol.hpp"
+#include "server/config/options.hpp"
 
 namespace epmdx::server::fleet {
 
@@ -44,13 +45,21 @@ bool same_node(std::string_view stored, std::string_view wanted);
 // type); nullopt otherwise.
 std::optional<nlohmann::json> decode_node(std::string_view value);
 
-// -fleet's comma-separated etcd client URLs: each http://HOST[:PORT][/]. The good ones, and a
-// message for each one refused.
+// -fleet's comma-separated etcd client URLs: each http://HOST[:PORT][/] or https://... The good
+// ones, and a message for each one refused. A list that mixes the two is refused whole (mixed,
+// one message, no urls): an http:// one would carry the fleet's traffic in the clear.
 struct Endpoints {
     std::vector<std::string> urls;
     std::vector<std::string> errors;
+    bool https = false;  // the urls are https://
+    bool mixed = false;
 };
 Endpoints parse_endpoints(std::string_view list);
+
+// -fleet_cacert, -fleet_cert and -fleet_key for these endpoints: nullopt when usable, else a
+// message naming the option (and the file): a certificate without its key or a key without its
+// certificate, a file that cannot be read, or TLS files given for http:// endpoints.
+std::optional<std::string> tls_error(const FleetTls& tls, const Endpoints& endpoints);
 
 // This host's name up to its first dot, as `erl -sname` names the host part.
 std::string short_host_name();
