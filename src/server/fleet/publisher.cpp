@@ -169,13 +169,13 @@ std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
         }
         lease_ = std::get<std::int64_t>(granted);
     }
-    EtcdResult<std::vector<KeyValue>> present =
+    EtcdResult<Listing> present =
         etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
     if (const auto* failure = std::get_if<EtcdFailure>(&present)) {
         return *failure;
     }
     std::vector<std::string> keys;
-    for (const KeyValue& entry : std::get<std::vector<KeyValue>>(present)) {
+    for (const KeyValue& entry : std::get<Listing>(present).entries) {
         if (!held_.contains(entry.key)) {
             keys.push_back(entry.key);  // not ours any more: deleted
         }
