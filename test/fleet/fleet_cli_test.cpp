@@ -72,6 +72,7 @@ class Watcher {
         return eventually([&] { return count_lines(output(), line) > 0; }, timeout);
     }
     std::size_t times(const std::string& line) const { return count_lines(output(), line); }
+    void signal(int sig) { process_.signal(sig); }
     // SIGTERM, and the exit code.
     std::optional<int> stop() {
         process_.signal(SIGTERM);
@@ -360,6 +361,48 @@ TEST(FleetCli, WatchGivesEveryEventOnceAcrossAnEtcdRestart) {
     EXPECT_EQ(printed.find("left: hostR: name beta"), std::string::npos) << printed;
     EXPECT_NE(printed.find("epmdx: -fleet: watching again on " + etcd.url()), std::string::npos)
         << printed;
+}
+
+// A node entry as a daemon writes it, put with etcdctl.
+void put_node(const EtcdServer& etcd, const std::string& prefix, const std::string& host,
+              const std::string& name, std::uint16_t port) {
+    server::fleet::FleetNode node;
+    node.info.name = name;
+    node.info.port = port;
+    node.host = host;
+    etcd.put(server::fleet::node_key(prefix, host, name), server::fleet::encode_node(node));
+}
+
+TEST(FleetCli, WatchSaysWhatACompactionLostAndGoesOn) {
+    EtcdServer etcd;
+    etcd.start();
+    Watcher watcher(etcd, "/w4/");
+    put_node(etcd, "/w4/", "hostC", "seen", 5031);
+    ASSERT_TRUE(watcher.saw("joined: hostC: name seen at port 5031")) << watcher.output();
+    // The watcher frozen while its stream is lost and the history it would resume from goes.
+    watcher.signal(SIGSTOP);
+    etcd.stop();
+    etcd.start();
+    put_node(etcd, "/w4/", "hostC", "missed", 5032);
+    // A revision past it, outside the prefix, to compact up to: the one above is lost.
+    etcd.put("/elsewhere", "x");
+    const RunResult status = etcd.ctl({"get", "/elsewhere", "-w", "json"});
+    const auto revision = nlohmann::json::parse(status.out)["header"]["revision"].get<std::int64_t>();
+    ASSERT_EQ(etcd.ctl({"compact", std::to_string(revision)}).exit_code, 0);
+    watcher.signal(SIGCONT);
+
+    EXPECT_TRUE(watcher.saw("epmdx: -fleet: etcd has compacted away revisions " +
+                                std::to_string(revision - 1) + " to " +
+                                std::to_string(revision - 1) +
+                                ": the joins and leaves in them are lost; watching on from "
+                                "revision " +
+                                std::to_string(revision),
+                            10s))
+        << watcher.output();
+    put_node(etcd, "/w4/", "hostC", "after", 5033);
+    EXPECT_TRUE(watcher.saw("joined: hostC: name after at port 5033")) << watcher.output();
+    EXPECT_EQ(watcher.stop(), 0);
+    EXPECT_EQ(watcher.times("joined: hostC: name missed at port 5032"), 0U);
 }
 
 }  // namespace
