@@ -177,6 +177,16 @@ std::string encode_node(const FleetNode& node) {
     return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+wire::NodeInfo node_info(const nlohmann::json& value) {
+    return {.port = value["port"].get<std::uint16_t>(),
+            .node_type = value["type"].get<std::uint8_t>(),
+            .protocol = value["protocol"].get<std::uint8_t>(),
+            .highest_version = value["highest_version"].get<std::uint16_t>(),
+            .lowest_version = value["lowest_version"].get<std::uint16_t>(),
+            .name = value["name"].get<std::string>(),
+            .extra = from_hex_text(value["extra_hex"].get<std::string>()).value_or("")};
+}
+
 std::optional<nlohmann::json> decode_node(std::string_view value) {
     nlohmann::json object = nlohmann::json::parse(value, nullptr, false);
     if (!object.is_object() || object.value("epmdx_fleet", 0) != value_format) {
@@ -199,16 +209,6 @@ std::optional<nlohmann::json> decode_node(std::string_view value) {
         return std::nullopt;
     }
     return object;
-}
-
-wire::NodeInfo node_info(const nlohmann::json& value) {
-    return {.port = value["port"].get<std::uint16_t>(),
-            .node_type = value["type"].get<std::uint8_t>(),
-            .protocol = value["protocol"].get<std::uint8_t>(),
-            .highest_version = value["highest_version"].get<std::uint16_t>(),
-            .lowest_version = value["lowest_version"].get<std::uint16_t>(),
-            .name = value["name"].get<std::string>(),
-            .extra = from_hex_text(value["extra_hex"].get<std::string>()).value_or("")};
 }
 
 Endpoints parse_endpoints(std::string_view list) {
