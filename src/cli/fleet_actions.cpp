@@ -115,10 +115,10 @@ int run_lookup(fleet::Etcd& etcd, const ClientCommand& command) {
     const std::string& target = command.lookup_name;
     const std::size_t at = target.find('@');
     if (at == std::string::npos || at == 0 || at + 1 == target.size()) {
-        (void)std::fputs(("epmdx: -lookup with -fleet needs NAME@HOST, as in web@db1; got \"" +
-                          target + "\"\n")
-                             .c_str(),
-                         stderr);
+        (void)std::fputs(
+            ("epmdx: -lookup with -fleet needs NAME@HOST, as in web@db1; got \"" + target + "\"\n")
+                .c_str(),
+            stderr);
         return 1;
     }
     const std::string name = target.substr(0, at);
@@ -131,9 +131,9 @@ int run_lookup(fleet::Etcd& etcd, const ClientCommand& command) {
     }
     const std::optional<std::string>& value = std::get<std::optional<std::string>>(found);
     if (!value) {
-        (void)std::fputs(("epmdx: " + host + ": no node named " + name + " in the fleet view\n")
-                             .c_str(),
-                         stderr);
+        (void)std::fputs(
+            ("epmdx: " + host + ": no node named " + name + " in the fleet view\n").c_str(),
+            stderr);
         return 1;
     }
     const std::optional<json> node = fleet::decode_node(*value);
@@ -141,9 +141,9 @@ int run_lookup(fleet::Etcd& etcd, const ClientCommand& command) {
         warn(not_ours(key));
         return 1;
     }
-    print_out(command.json ? shown(*node) + "\n"
-                           : host + ": " + name + ": " + describe_node(fleet::node_info(*node)) +
-                                 "\n");
+    print_out(command.json
+                  ? shown(*node) + "\n"
+                  : host + ": " + name + ": " + describe_node(fleet::node_info(*node)) + "\n");
     return 0;
 }
 
@@ -233,15 +233,14 @@ int run_watch(fleet::Etcd& etcd, const ClientCommand& command) {
     }
     const std::string prefix = fleet::nodes_prefix(command.fleet_prefix);
     std::int64_t next = listed->revision + 1;
-    (void)std::fputs(("epmdx: watching " + prefix + " at revision " +
-                      std::to_string(listed->revision) + "\n")
-                         .c_str(),
-                     stderr);
+    (void)std::fputs(
+        ("epmdx: watching " + prefix + " at revision " + std::to_string(listed->revision) + "\n")
+            .c_str(),
+        stderr);
     bool lost = false;  // said once per outage, however many retries
     const auto print_response = [&](const fleet::WatchResponse& response) {
         if (lost) {
-            warn("watching again on " + etcd.endpoint() + " from revision " +
-                 std::to_string(next));
+            warn("watching again on " + etcd.endpoint() + " from revision " + std::to_string(next));
             lost = false;
         }
         if (response.compact_revision > 0) {

@@ -220,7 +220,7 @@ std::optional<Command> run_check(Settings& settings, const std::string& value,
 // -hosts and -watch: the fleet view's own actions.
 template <ClientAction action>
 std::optional<Command> run_fleet_only(Settings& settings, const std::string& /*value*/,
-                                        std::string_view source) {
+                                      std::string_view source) {
     settings.client.action = action;
     if (settings.client.fleet_endpoints.empty()) {
         return InvalidValue{"epmdx: " + std::string(source) +

@@ -332,7 +332,8 @@ TEST(Arguments, FleetReadsTheFleetView) {
     EXPECT_EQ(watch.action, ClientAction::watch);
     EXPECT_TRUE(watch.json);
     for (const std::string action : {"-hosts", "-watch"}) {
-        EXPECT_EQ(invalid_message({action}), "epmdx: " + action + " needs -fleet ENDPOINTS before it\n");
+        EXPECT_EQ(invalid_message({action}),
+                  "epmdx: " + action + " needs -fleet ENDPOINTS before it\n");
         EXPECT_EQ(invalid_message({"-fleet", "http://a:1", "-host", "h", action}),
                   "epmdx: -host and -fleet cannot be combined\n");
     }

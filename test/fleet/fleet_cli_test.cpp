@@ -26,8 +26,7 @@ std::vector<std::string> fleet_args(const EtcdServer& etcd, const std::string& p
 // epmdx -fleet URL -fleet_prefix PREFIX, then `args`.
 RunResult fleet_cli(const EtcdServer& etcd, const std::string& prefix,
                     const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {epmdx_binary(), "-fleet", etcd.url(), "-fleet_prefix",
-                                     prefix};
+    std::vector<std::string> argv = {epmdx_binary(), "-fleet", etcd.url(), "-fleet_prefix", prefix};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv);
 }
@@ -61,8 +60,7 @@ class Watcher {
         argv.emplace_back("-watch");
         process_ = Process::spawn(argv, {}, {}, output_);
         EXPECT_TRUE(eventually(
-            [this] { return output().find("epmdx: watching ") != std::string::npos; },
-            5s))
+            [this] { return output().find("epmdx: watching ") != std::string::npos; }, 5s))
             << output();
     }
 
@@ -167,9 +165,9 @@ TEST(FleetCli, HostsIsAHostsErlangFileThatErlReadsBack) {
     const std::string too_long(256, 'x');
     const std::string longest(255, 'y');
     // Published as a daemon would, with every host a key's bytes can hold.
-    const std::vector<std::string> hosts = {"plain",     "it's",       "back\\slash", "caf\xc3\xa9",
-                                            "tab\there", "\xff\xfe",   too_long,      longest,
-                                            "db1.example.com"};
+    const std::vector<std::string> hosts = {"plain",       "it's",      "back\\slash",
+                                            "caf\xc3\xa9", "tab\there", "\xff\xfe",
+                                            too_long,      longest,     "db1.example.com"};
     for (const std::string& host : hosts) {
         server::fleet::FleetNode node;
         node.info.name = "n";
@@ -182,9 +180,10 @@ TEST(FleetCli, HostsIsAHostsErlangFileThatErlReadsBack) {
     const RunResult listed = fleet_cli(etcd, "/h1/", {"-hosts"});
     EXPECT_EQ(listed.exit_code, 0) << listed.err;
     // In byte order of the host names; the one too long left out with a warning.
-    EXPECT_EQ(listed.out, "'back\\\\slash'.\n'caf\\x{E9}'.\n'db1.example.com'.\n'it\\'s'.\n"
-                          "'plain'.\n'tab\\x{9}here'.\n'" +
-                              longest + "'.\n'\\x{FF}\\x{FE}'.\n");
+    EXPECT_EQ(listed.out,
+              "'back\\\\slash'.\n'caf\\x{E9}'.\n'db1.example.com'.\n'it\\'s'.\n"
+              "'plain'.\n'tab\\x{9}here'.\n'" +
+                  longest + "'.\n'\\x{FF}\\x{FE}'.\n");
     EXPECT_EQ(listed.err,
               "epmdx: -fleet: skipping /h1/nodes/elsewhere: not a node key of the fleet view\n"
               "epmdx: -fleet: leaving out host " +
@@ -268,7 +267,8 @@ TEST(FleetCli, WatchPrintsJoinsAndLeavesAndStopsOnSigterm) {
     etcd.put("/w1/nodes/hostW/junk", "x");
     EXPECT_TRUE(text.saw(
         "epmdx: -fleet: skipping /w1/nodes/hostW/junk: its value is not an epmdx node entry"));
-    EXPECT_TRUE(text.saw("epmdx: -fleet: skipping /w1/nodes/stray: not a node key of the fleet view"));
+    EXPECT_TRUE(
+        text.saw("epmdx: -fleet: skipping /w1/nodes/stray: not a node key of the fleet view"));
 
     EXPECT_EQ(text.stop(), 0);
     EXPECT_EQ(json.stop(), 0);
@@ -340,9 +340,8 @@ TEST(FleetCli, WatchGivesEveryEventOnceAcrossAnEtcdRestart) {
         << watcher.output();
     Registration gamma = register_node(daemon.port(), "gamma", 5023);
     alpha.conn.close();
-    EXPECT_TRUE(wait_for_names(daemon.port(), [](const std::vector<NameEntry>& entries) {
-        return entries.size() == 2;
-    }));
+    EXPECT_TRUE(wait_for_names(
+        daemon.port(), [](const std::vector<NameEntry>& entries) { return entries.size() == 2; }));
     etcd.start();
     // The daemon catches up; the watch resumes where it was.
     EXPECT_TRUE(watcher.saw("joined: hostR: name gamma at port 5023", 10s)) << watcher.output();
@@ -387,7 +386,8 @@ TEST(FleetCli, WatchSaysWhatACompactionLostAndGoesOn) {
     // A revision past it, outside the prefix, to compact up to: the one above is lost.
     etcd.put("/elsewhere", "x");
     const RunResult status = etcd.ctl({"get", "/elsewhere", "-w", "json"});
-    const auto revision = nlohmann::json::parse(status.out)["header"]["revision"].get<std::int64_t>();
+    const auto revision =
+        nlohmann::json::parse(status.out)["header"]["revision"].get<std::int64_t>();
     ASSERT_EQ(etcd.ctl({"compact", std::to_string(revision)}).exit_code, 0);
     watcher.signal(SIGCONT);
 

@@ -40,8 +40,8 @@ TEST(FleetKey, UnescapesWhatItEscapedAndNothingElse) {
     for (int byte = 0; byte < 256; ++byte) {
         every_byte += static_cast<char>(byte);
     }
-    for (const std::string& bytes : {std::string("node_1.a-b"), std::string("we/ird%\xc3\xa9 x"),
-                                     every_byte, std::string()}) {
+    for (const std::string& bytes :
+         {std::string("node_1.a-b"), std::string("we/ird%\xc3\xa9 x"), every_byte, std::string()}) {
         EXPECT_EQ(unescape_key_part(escape_key_part(bytes)), bytes);
     }
     // Text escape_key_part cannot have written.

@@ -327,7 +327,8 @@ std::optional<EtcdFailure> Etcd::watch(std::string_view prefix, std::int64_t fro
         WatchStream stream{.on_response = on_response, .stop = stop, .pending = {}, .error = {}};
         CURL* curl = handle_->curl;
         prepare(endpoints_[at] + "/v3/watch");
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 0L);  // the stream lasts: only connecting is bounded
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                         0L);  // the stream lasts: only connecting is bounded
         // Without traffic for a long while a peer that vanished is noticed by TCP's keep-alive.
         curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 5L);

@@ -169,8 +169,7 @@ std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
         }
         lease_ = std::get<std::int64_t>(granted);
     }
-    EtcdResult<Listing> present =
-        etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
+    EtcdResult<Listing> present = etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
     if (const auto* failure = std::get_if<EtcdFailure>(&present)) {
         return *failure;
     }

@@ -84,8 +84,8 @@ std::optional<std::string> from_hex_text(std::string_view text) {
 }
 
 bool kept_plain(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 }  // namespace
@@ -198,13 +198,12 @@ std::optional<nlohmann::json> decode_node(std::string_view value) {
     const auto number = [&object](const char* field, std::uint64_t limit) {
         return object.contains(field) && is_unsigned_below(object[field], limit);
     };
-    const bool well_formed = text("name") && text("host") && text("extra_hex") &&
-                             text("registered_since") && number("port", 65536) &&
-                             number("type", 256) && number("protocol", 256) &&
-                             number("highest_version", 65536) && number("lowest_version", 65536) &&
-                             number("creation", std::uint64_t{1} << 32U) &&
-                             object.contains("static") && object["static"].is_boolean() &&
-                             from_hex_text(object["extra_hex"].get<std::string>());
+    const bool well_formed =
+        text("name") && text("host") && text("extra_hex") && text("registered_since") &&
+        number("port", 65536) && number("type", 256) && number("protocol", 256) &&
+        number("highest_version", 65536) && number("lowest_version", 65536) &&
+        number("creation", std::uint64_t{1} << 32U) && object.contains("static") &&
+        object["static"].is_boolean() && from_hex_text(object["extra_hex"].get<std::string>());
     if (!well_formed) {
         return std::nullopt;
     }
