@@ -24,7 +24,18 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 // The process's own environment (getenv), for main() and the tools.
 std::optional<std::string> process_environment(const std::string& name);
 
-enum class ClientAction : std::uint8_t { names, dump, started, kill, stop, lookup, check };
+// hosts and watch read the fleet view only (-fleet).
+enum class ClientAction : std::uint8_t {
+    names,
+    dump,
+    started,
+    kill,
+    stop,
+    lookup,
+    check,
+    hosts,
+    watch
+};
 
 // One item of -host: a host name or address, with the port mapper's port if the item names one
 // (otherwise the command's port applies, whenever -port comes).
@@ -38,7 +49,7 @@ struct ClientCommand {
     // The port to connect to; OTP truncates the atoi() value to 16 bits the same way.
     std::uint16_t port = wire::default_port;
     std::string stop_name;
-    std::string lookup_name;
+    std::string lookup_name;   // NAME, or NAME@HOST with -fleet (read when the action runs)
     std::string check_target;  // NAME@HOST, checked when the action runs
     // Port mappers to ask instead of the local one, concurrently.
     std::vector<HostItem> hosts;

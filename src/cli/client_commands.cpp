@@ -63,7 +63,7 @@ std::string_view up_to_nul(std::string_view bytes) {
 int run_client(const ClientCommand& command) {
 #ifdef EPMDX_HAVE_FLEET
     if (!command.fleet_endpoints.empty()) {
-        return run_fleet_names(command);  // the only action the parser lets -fleet reach
+        return run_fleet_action(command);
     }
 #endif
     if (command.action == ClientAction::check) {
@@ -104,6 +104,8 @@ int run_client(const ClientCommand& command) {
         }
         case ClientAction::lookup:
         case ClientAction::check:
+        case ClientAction::hosts:
+        case ClientAction::watch:
             break;  // handled above
         case ClientAction::stop: {
             const auto reply = epmd.stop(command.stop_name);

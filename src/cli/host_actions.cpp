@@ -211,6 +211,8 @@ Answer ask(const Target& target, const ClientCommand& command) {
         case ClientAction::kill:
         case ClientAction::stop:
         case ClientAction::check:
+        case ClientAction::hosts:
+        case ClientAction::watch:
             break;
     }
     return answer;

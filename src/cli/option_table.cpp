@@ -175,7 +175,8 @@ std::string show_fleet_prefix(const Settings& defaults) {
 }
 
 // -host and -json suit some actions only: KILL and STOP are answered to local clients alone,
-// and -check names its own host. -fleet lists names only, and asks no port mapper.
+// and -check names its own host. -fleet reads the fleet view (-names, -lookup, -hosts, -watch)
+// and asks no port mapper.
 std::optional<Command> refuse_extras(const Settings& settings, std::string_view action,
                                      bool hosts_apply, bool json_applies,
                                      bool fleet_applies = false) {
@@ -218,7 +219,7 @@ std::optional<Command> run_lookup(Settings& settings, const std::string& value,
                                   std::string_view source) {
     settings.client.action = ClientAction::lookup;
     settings.client.lookup_name = value;
-    return refuse_extras(settings, source, true, true);
+    return refuse_extras(settings, source, true, true, true);
 }
 
 // NAME@HOST is read when the check runs, so that a bad one is reported like any failed step.
@@ -227,6 +228,18 @@ std::optional<Command> run_check(Settings& settings, const std::string& value,
     settings.client.action = ClientAction::check;
     settings.client.check_target = value;
     return refuse_extras(settings, source, false, true);
+}
+
+// -hosts and -watch: the fleet view's own actions.
+template <ClientAction action>
+std::optional<Command> run_fleet_only(Settings& settings, const std::string& /*value*/,
+                                      std::string_view source) {
+    settings.client.action = action;
+    if (settings.client.fleet_endpoints.empty()) {
+        return InvalidValue{"epmdx: " + std::string(source) +
+                            " needs -fleet ENDPOINTS before it\n"};
+    }
+    return refuse_extras(settings, source, false, action == ClientAction::watch, true);
 }
 
 template <auto member>
@@ -352,7 +365,8 @@ constexpr std::array options{
                .origin = Origin::epmdx,
                .role = Role::client_action,
                .help = "print node NAME's port, type, protocol, versions and extra as the port "
-                       "mapper returns them; exit 1 if it is unknown",
+                       "mapper returns them (with -fleet, NAME@HOST's from the fleet view); exit "
+                       "1 if it is unknown",
                .apply = run_lookup},
     OptionSpec{.flag = "-check",
                .value_name = "NAME@HOST",
@@ -362,6 +376,20 @@ constexpr std::array options{
                        "port mapper, look NAME up, connect to NAME's port; no handshake), timing "
                        "each step, and name the first that fails; exit 0 only if all succeed",
                .apply = run_check},
+    OptionSpec{.flag = "-hosts",
+               .origin = Origin::epmdx,
+               .role = Role::client_action,
+               .needs_fleet = true,
+               .help = "with -fleet: print the fleet's hosts as a .hosts.erlang file, one 'HOST'. "
+                       "line each, for net_adm:world()",
+               .apply = run_fleet_only<ClientAction::hosts>},
+    OptionSpec{.flag = "-watch",
+               .origin = Origin::epmdx,
+               .role = Role::client_action,
+               .needs_fleet = true,
+               .help = "with -fleet: print a line for each node that joins or leaves the fleet "
+                       "view, as it happens (-json: one object each), until SIGINT or SIGTERM",
+               .apply = run_fleet_only<ClientAction::watch>},
 
     // OTP's daemon options.
     OptionSpec{.flag = "-port",
@@ -507,7 +535,7 @@ constexpr std::array options{
                        "the daemon publishes each registration there under a lease, never "
                        "waiting on etcd (an unusable URL or an etcd that is down: a warning, and "
                        "it serves locally); with -names, lists every node of every host from it "
-                       "(-json: one object per node)",
+                       "(-json: one object per node), and -lookup, -hosts and -watch read it",
                .default_note = "none",
                .apply = set_fleet},
     OptionSpec{.flag = "-fleet_prefix",

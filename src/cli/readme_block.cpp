@@ -67,10 +67,10 @@ std::string code(std::string_view text) {
 std::string readme_options_block() {
     std::vector<std::string> daemon_items;
     std::vector<std::string> client_items;
-    std::string actions;
+    std::vector<std::string> actions;
     for (const OptionSpec& option : option_table()) {
         if (option.role == Role::client_action) {
-            actions += (actions.empty() ? "" : " | ") + spelled(option, "|");
+            actions.push_back(spelled(option, "|"));
             continue;
         }
         const std::string item = std::string("[").append(spelled(option, "|")).append("]");
@@ -81,7 +81,10 @@ std::string readme_options_block() {
             client_items.push_back(item);
         }
     }
-    client_items.push_back(actions);
+    // One item each, so that the list wraps between actions.
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+        client_items.push_back(actions[i] + (i + 1 < actions.size() ? " |" : ""));
+    }
 
     std::string text = "\n";
     text.append(synopsis_line(daemon_items)).append(synopsis_line(client_items)).append("\n");

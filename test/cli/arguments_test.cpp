@@ -308,7 +308,7 @@ TEST(Arguments, FleetForTheDaemonFromTheFlagsOrTheEnvironment) {
               "epmdx: -fleet_prefix needs a key prefix, e.g. /epmdx/\n");
 }
 
-TEST(Arguments, FleetListsNamesOnly) {
+TEST(Arguments, FleetReadsTheFleetView) {
     const ClientCommand names = client({"-fleet", "http://a:1", "-fleet_prefix", "/q/", "-names"});
     EXPECT_EQ(names.fleet_endpoints, "http://a:1");
     EXPECT_EQ(names.fleet_prefix, "/q/");
@@ -316,12 +316,29 @@ TEST(Arguments, FleetListsNamesOnly) {
     // The daemon's variable is not the client's.
     EXPECT_EQ(client({"-names"}, {{"ERL_EPMD_FLEET", "http://e:1"}}).fleet_endpoints, "");
     for (const Args& action : {Args{"-dump"}, Args{"-started"}, Args{"-kill"}, Args{"-stop", "n"},
-                               Args{"-lookup", "n"}, Args{"-check", "n@h"}}) {
+                               Args{"-check", "n@h"}}) {
         EXPECT_EQ(invalid_message(Args{"-fleet", "http://a:1"} + action),
                   "epmdx: -fleet does not apply to " + action.front() + "\n");
     }
     EXPECT_EQ(invalid_message({"-fleet", "http://a:1", "-host", "h", "-names"}),
               "epmdx: -host and -fleet cannot be combined\n");
+    // NAME@HOST is read when the lookup runs.
+    const ClientCommand lookup = client({"-fleet", "http://a:1", "-json", "-lookup", "n@h"});
+    EXPECT_EQ(lookup.action, ClientAction::lookup);
+    EXPECT_EQ(lookup.lookup_name, "n@h");
+    EXPECT_TRUE(lookup.json);
+    EXPECT_EQ(client({"-fleet", "http://a:1", "-hosts"}).action, ClientAction::hosts);
+    const ClientCommand watch = client({"-fleet", "http://a:1", "-json", "-watch"});
+    EXPECT_EQ(watch.action, ClientAction::watch);
+    EXPECT_TRUE(watch.json);
+    for (const std::string action : {"-hosts", "-watch"}) {
+        EXPECT_EQ(invalid_message({action}),
+                  "epmdx: " + action + " needs -fleet ENDPOINTS before it\n");
+        EXPECT_EQ(invalid_message({"-fleet", "http://a:1", "-host", "h", action}),
+                  "epmdx: -host and -fleet cannot be combined\n");
+    }
+    EXPECT_EQ(invalid_message({"-fleet", "http://a:1", "-json", "-hosts"}),
+              "epmdx: -json does not apply to -hosts\n");
 }
 
 // ---- Every row of the option table -------------------------------------------------------------
@@ -417,7 +434,12 @@ TEST(OptionTable, EveryClientActionComesLast) {
         if (option.role != Role::client_action) {
             continue;
         }
-        Args args{std::string(option.flag)};
+        if (!available(option)) {
+            continue;
+        }
+        // The fleet view's own actions need its endpoints.
+        Args args = option.needs_fleet ? Args{"-fleet", "http://a:1"} : Args{};
+        args.emplace_back(option.flag);
         if (!option.value_name.empty()) {
             args.emplace_back("value");
         }

@@ -39,6 +39,34 @@ TEST(FleetKey, IsPrefixNodesHostName) {
     EXPECT_EQ(node_key("/epmdx/", "db1", "a/b"), "/epmdx/nodes/db1/a%2Fb");
 }
 
+TEST(FleetKey, UnescapesWhatItEscapedAndNothingElse) {
+    std::string every_byte;
+    for (int byte = 0; byte < 256; ++byte) {
+        every_byte += static_cast<char>(byte);
+    }
+    for (const std::string& bytes :
+         {std::string("node_1.a-b"), std::string("we/ird%\xc3\xa9 x"), every_byte, std::string()}) {
+        EXPECT_EQ(unescape_key_part(escape_key_part(bytes)), bytes);
+    }
+    // Text escape_key_part cannot have written.
+    for (const std::string_view text : {"a/b", "a%2", "a%", "%2f", "%41", "a b", "%G0", "%%"}) {
+        EXPECT_EQ(unescape_key_part(text), std::nullopt) << text;
+    }
+}
+
+TEST(FleetKey, ParsesBackToHostAndName) {
+    const std::optional<NodeKey> parsed =
+        parse_node_key("/epmdx/", node_key("/epmdx/", "db/1", "we/ird%\xc3\xa9"));
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->host, "db/1");
+    EXPECT_EQ(parsed->name, "we/ird%\xc3\xa9");
+    for (const std::string_view key :
+         {"/other/nodes/db1/a", "/epmdx/nodes/db1", "/epmdx/nodes/db1/a/b", "/epmdx/nodes//a",
+          "/epmdx/nodes/db1/", "/epmdx/nodes/db%2f1/a", "/epmdx/leases/x"}) {
+        EXPECT_EQ(parse_node_key("/epmdx/", key).has_value(), false) << key;
+    }
+}
+
 TEST(FleetValue, CarriesEveryFieldAndReadsBack) {
     const std::optional<nlohmann::json> value = decode_node(encode_node(sample_node()));
     ASSERT_TRUE(value);
@@ -53,6 +81,11 @@ TEST(FleetValue, CarriesEveryFieldAndReadsBack) {
     EXPECT_EQ((*value)["creation"], 1234567);
     EXPECT_EQ((*value)["registered_since"], "2023-11-14T22:13:20Z");
     EXPECT_EQ((*value)["static"], false);
+}
+
+TEST(FleetValue, GivesTheNodeBack) {
+    const FleetNode node = sample_node();
+    EXPECT_EQ(node_info(*decode_node(encode_node(node))), node.info);
 }
 
 TEST(FleetValue, MarksStaticEntries) {

@@ -140,10 +140,9 @@ EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
     std::string last_error = "no endpoint";
     for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
         const std::size_t at = (current_ + tried) % endpoints_.size();
-        const std::string url = endpoints_[at] + std::string(path);
         std::string response;
         CURL* curl = handle_->curl;
-        prepare(curl, url);
+        prepare(curl, endpoints_[at] + std::string(path));
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -208,14 +207,17 @@ std::optional<EtcdFailure> Etcd::revoke(std::int64_t lease) {
     return std::nullopt;
 }
 
-EtcdResult<std::vector<KeyValue>> Etcd::range_prefix(std::string_view prefix) {
+EtcdResult<Listing> Etcd::range_prefix(std::string_view prefix) {
     EtcdResult<json> answer =
         call("/v3/kv/range", {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}});
     if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
         return *failure;
     }
     const json& result = std::get<json>(answer);
-    std::vector<KeyValue> found;
+    Listing found;
+    if (result.contains("header")) {
+        found.revision = int64_field(result["header"], "revision");
+    }
     if (!result.contains("kvs") || !result["kvs"].is_array()) {
         return found;  // the gateway leaves out empty fields
     }
@@ -226,9 +228,162 @@ EtcdResult<std::vector<KeyValue>> Etcd::range_prefix(std::string_view prefix) {
             return EtcdFailure{EtcdFailure::Kind::refused,
                                endpoint() + ": a key that is not base64"};
         }
-        found.push_back({*key, *value, int64_field(entry, "lease")});
+        found.entries.push_back({*key, *value, int64_field(entry, "lease")});
     }
     return found;
+}
+
+EtcdResult<std::optional<std::string>> Etcd::get(std::string_view key) {
+    EtcdResult<json> answer = call("/v3/kv/range", {{"key", base64(key)}});
+    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    const json& result = std::get<json>(answer);
+    if (!result.contains("kvs") || !result["kvs"].is_array() || result["kvs"].empty()) {
+        return std::optional<std::string>();
+    }
+    std::optional<std::string> value = from_base64(result["kvs"][0].value("value", std::string()));
+    if (!value) {
+        return EtcdFailure{EtcdFailure::Kind::refused, endpoint() + ": a value that is not base64"};
+    }
+    return value;
+}
+
+namespace {
+
+// A watch stream as libcurl hands it over, in pieces: etcd's gateway writes each message as one
+// line of JSON (its streaming marshaller ends each with a newline, and JSON escapes any newline
+// inside a string), so a message is complete at each newline.
+struct WatchStream {
+    const std::function<void(const WatchResponse&)>& on_response;
+    const std::function<bool()>& stop;
+    std::string pending;
+    bool opened = false;     // etcd has answered: a lost stream from here on is not a failed open
+    bool compacted = false;  // the last message said the revisions asked for are gone
+    std::optional<std::string> error;  // an error etcd reported, or a message unreadable
+};
+
+std::optional<WatchEvent> watch_event(const json& event) {
+    if (!event.is_object() || !event.contains("kv") || !event["kv"].is_object()) {
+        return std::nullopt;
+    }
+    const json& kv = event["kv"];
+    const std::optional<std::string> key = from_base64(kv.value("key", std::string()));
+    const std::optional<std::string> value = from_base64(kv.value("value", std::string()));
+    if (!key || !value) {
+        return std::nullopt;
+    }
+    // PUT is the enum's default, which the gateway leaves out.
+    return WatchEvent{.deleted = event.value("type", std::string()) == "DELETE",
+                      .key = *key,
+                      .value = *value,
+                      .create_revision = int64_field(kv, "create_revision"),
+                      .mod_revision = int64_field(kv, "mod_revision")};
+}
+
+// false when the stream must end: compacted, or an error.
+bool take_message(WatchStream& stream, std::string_view line) {
+    const json message = json::parse(line, nullptr, false);
+    if (!message.is_object() || message.contains("error") || !message.contains("result")) {
+        stream.error = message.is_object() && message.contains("error")
+                           ? message["error"].value("message", std::string("an error"))
+                           : "a watch message that is not JSON";
+        return false;
+    }
+    const json& result = message["result"];
+    WatchResponse response;
+    response.compact_revision = int64_field(result, "compact_revision");
+    if (result.contains("events") && result["events"].is_array()) {
+        for (const json& event : result["events"]) {
+            std::optional<WatchEvent> decoded = watch_event(event);
+            if (!decoded) {
+                stream.error = "a watch event that cannot be read";
+                return false;
+            }
+            response.events.push_back(std::move(*decoded));
+        }
+    }
+    if (response.compact_revision > 0) {
+        stream.compacted = true;
+        stream.on_response(response);
+        return false;
+    }
+    if (result.value("canceled", false)) {
+        stream.error = "the watch was cancelled: " + result.value("cancel_reason", std::string());
+        return false;
+    }
+    stream.on_response(response);  // the first one, without events, says the watch is set up
+    return true;
+}
+
+std::size_t take_stream(char* data, std::size_t size, std::size_t count, void* sink) {
+    auto& stream = *static_cast<WatchStream*>(sink);
+    stream.opened = true;
+    stream.pending.append(data, size * count);
+    std::size_t start = 0;
+    for (std::size_t end = stream.pending.find('\n'); end != std::string::npos;
+         end = stream.pending.find('\n', start)) {
+        const std::string_view line = std::string_view(stream.pending).substr(start, end - start);
+        start = end + 1;
+        if (!line.empty() && !take_message(stream, line)) {
+            return 0;  // ends the transfer
+        }
+    }
+    stream.pending.erase(0, start);
+    return size * count;
+}
+
+int poll_stop(void* sink, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t /*ultotal*/,
+              curl_off_t /*ulnow*/) {
+    return static_cast<WatchStream*>(sink)->stop() ? 1 : 0;
+}
+
+}  // namespace
+
+std::optional<EtcdFailure> Etcd::watch(std::string_view prefix, std::int64_t from,
+                                       const std::function<void(const WatchResponse&)>& on_response,
+                                       const std::function<bool()>& stop) {
+    const std::string request = json{{"create_request",
+                                      {{"key", base64(prefix)},
+                                       {"range_end", base64(prefix_end(prefix))},
+                                       {"start_revision", std::to_string(from)}}}}
+                                    .dump();
+    std::string last_error = "no endpoint";
+    const std::size_t first = current_;
+    for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
+        const std::size_t at = (first + tried) % endpoints_.size();
+        current_ = at;  // endpoint() names it while the stream lasts
+        WatchStream stream{.on_response = on_response, .stop = stop, .pending = {}, .error = {}};
+        CURL* curl = handle_->curl;
+        prepare(curl, endpoints_[at] + "/v3/watch");
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 0L);  // the stream lasts: only connecting is bounded
+        // Without traffic for a long while a peer that vanished is noticed by TCP's keep-alive.
+        curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 5L);
+        curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 5L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_stream);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &stream);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, poll_stop);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stream);
+        const CURLcode code = curl_easy_perform(curl);
+        if (code == CURLE_ABORTED_BY_CALLBACK || stream.compacted) {
+            return std::nullopt;
+        }
+        if (stream.error) {
+            return EtcdFailure{EtcdFailure::Kind::refused, endpoints_[at] + ": " + *stream.error};
+        }
+        last_error = endpoints_[at] + ": " +
+                     (code == CURLE_OK ? "the stream ended" : failure_text(code));
+        if (stream.opened) {
+            current_ = (at + 1) % endpoints_.size();  // lost: resumed on the next endpoint
+            return EtcdFailure{EtcdFailure::Kind::unreachable, "lost the watch on " + last_error};
+        }
+    }
+    current_ = first;
+    return EtcdFailure{EtcdFailure::Kind::unreachable, last_error};
 }
 
 std::optional<EtcdFailure> Etcd::txn(std::span<const EtcdOp> ops, std::int64_t lease) {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -43,6 +44,31 @@ struct KeyValue {
     std::int64_t lease = 0;  // 0: none
 };
 
+// What a range read found, and the store's revision it was read at (a watch from the next one
+// misses nothing and repeats nothing).
+struct Listing {
+    std::vector<KeyValue> entries;
+    std::int64_t revision = 0;
+};
+
+// One change a watch reports. A delete carries no value; for a put, create_revision older than
+// mod_revision means the key existed already (a re-put).
+struct WatchEvent {
+    bool deleted = false;
+    std::string key;
+    std::string value;
+    std::int64_t create_revision = 0;
+    std::int64_t mod_revision = 0;
+};
+
+// One message of a watch stream: its events (none in the first, which says the watch is set
+// up), or (compact_revision > 0) the news that the revisions asked for are compacted away, and
+// the stream has ended.
+struct WatchResponse {
+    std::vector<WatchEvent> events;
+    std::int64_t compact_revision = 0;
+};
+
 // One operation of a transaction: a put (with the lease given to txn) or, without a value, a
 // delete.
 struct EtcdOp {
@@ -66,9 +92,20 @@ class Etcd {
     EtcdResult<std::chrono::seconds> keep_alive(std::int64_t lease);
     std::optional<EtcdFailure> revoke(std::int64_t lease);
     // Every key under the prefix, with its value and lease, in key order.
-    EtcdResult<std::vector<KeyValue>> range_prefix(std::string_view prefix);
+    EtcdResult<Listing> range_prefix(std::string_view prefix);
+    // One key's value; nullopt when there is no such key.
+    EtcdResult<std::optional<std::string>> get(std::string_view key);
     // All of them at once, the puts attached to the lease. A key may appear only once.
     std::optional<EtcdFailure> txn(std::span<const EtcdOp> ops, std::int64_t lease);
+
+    // Streams the changes of the keys under the prefix from revision `from` on, calling
+    // on_response for each message, until stop() holds (polled at least once a second; then
+    // nullopt), the stream reports a compaction (nullopt after that response) or the stream is
+    // lost or cannot be opened on any endpoint (a failure; the next watch starts at the endpoint
+    // after the one that was lost).
+    std::optional<EtcdFailure> watch(std::string_view prefix, std::int64_t from,
+                                     const std::function<void(const WatchResponse&)>& on_response,
+                                     const std::function<bool()>& stop);
 
     // The endpoint last used, for messages.
     const std::string& endpoint() const { return endpoints_[current_]; }

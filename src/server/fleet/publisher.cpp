@@ -221,12 +221,11 @@ std::optional<EtcdFailure> FleetPublisher::reconcile(Etcd& etcd) {
             note_failure(*failure);
         }
     }
-    EtcdResult<std::vector<KeyValue>> present =
-        etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
+    EtcdResult<Listing> present = etcd.range_prefix(host_prefix(settings_.prefix, settings_.host));
     if (const auto* failure = std::get_if<EtcdFailure>(&present)) {
         return *failure;
     }
-    const std::vector<KeyValue>& entries = std::get<std::vector<KeyValue>>(present);
+    const std::vector<KeyValue>& entries = std::get<Listing>(present).entries;
     if (lease_ == 0) {
         if (auto failure = take_lease(etcd, entries)) {
             return failure;

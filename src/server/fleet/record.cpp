@@ -68,21 +68,67 @@ std::optional<std::string> endpoint_error(const std::string& item, std::string& 
     return std::nullopt;
 }
 
+// hex_text's bytes back; nullopt for anything it cannot have written.
+std::optional<std::string> from_hex_text(std::string_view text) {
+    static constexpr std::string_view digits = "0123456789abcdef";
+    if (text.size() % 2 != 0) {
+        return std::nullopt;
+    }
+    std::string bytes;
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+        const std::size_t high = digits.find(text[i]);
+        const std::size_t low = digits.find(text[i + 1]);
+        if (high == std::string_view::npos || low == std::string_view::npos) {
+            return std::nullopt;
+        }
+        bytes += static_cast<char>((high << 4U) | low);
+    }
+    return bytes;
+}
+
+bool kept_plain(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
 }  // namespace
 
 std::string escape_key_part(std::string_view bytes) {
     std::string out;
     for (const char c : bytes) {
         const auto byte = static_cast<unsigned char>(c);
-        const bool plain = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
-                           (byte >= '0' && byte <= '9') || c == '.' || c == '_' || c == '-';
-        if (plain) {
+        if (kept_plain(c)) {
             out += c;
         } else {
             out += '%';
             out += key_hex_digits[byte >> 4U];
             out += key_hex_digits[byte & 0xFU];
         }
+    }
+    return out;
+}
+
+std::optional<std::string> unescape_key_part(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (kept_plain(text[i])) {
+            out += text[i];
+            continue;
+        }
+        if (text[i] != '%' || i + 2 >= text.size()) {
+            return std::nullopt;
+        }
+        const std::size_t high = key_hex_digits.find(text[i + 1]);
+        const std::size_t low = key_hex_digits.find(text[i + 2]);
+        if (high == std::string_view::npos || low == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const char byte = static_cast<char>((high << 4U) | low);
+        if (kept_plain(byte)) {
+            return std::nullopt;
+        }
+        out += byte;
+        i += 2;
     }
     return out;
 }
@@ -97,6 +143,24 @@ std::string host_prefix(std::string_view prefix, std::string_view host) {
 
 std::string node_key(std::string_view prefix, std::string_view host, std::string_view name) {
     return host_prefix(prefix, host) + escape_key_part(name);
+}
+
+std::optional<NodeKey> parse_node_key(std::string_view prefix, std::string_view key) {
+    const std::string nodes = nodes_prefix(prefix);
+    if (!key.starts_with(nodes)) {
+        return std::nullopt;
+    }
+    const std::string_view rest = key.substr(nodes.size());
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::optional<std::string> host = unescape_key_part(rest.substr(0, slash));
+    std::optional<std::string> name = unescape_key_part(rest.substr(slash + 1));
+    if (!host || !name || host->empty() || name->empty()) {
+        return std::nullopt;
+    }
+    return NodeKey{std::move(*host), std::move(*name)};
 }
 
 std::string encode_node(const FleetNode& node) {
@@ -116,6 +180,16 @@ std::string encode_node(const FleetNode& node) {
     return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+wire::NodeInfo node_info(const nlohmann::json& value) {
+    return {.port = value["port"].get<std::uint16_t>(),
+            .node_type = value["type"].get<std::uint8_t>(),
+            .protocol = value["protocol"].get<std::uint8_t>(),
+            .highest_version = value["highest_version"].get<std::uint16_t>(),
+            .lowest_version = value["lowest_version"].get<std::uint16_t>(),
+            .name = value["name"].get<std::string>(),
+            .extra = from_hex_text(value["extra_hex"].get<std::string>()).value_or("")};
+}
+
 std::optional<nlohmann::json> decode_node(std::string_view value) {
     nlohmann::json object = nlohmann::json::parse(value, nullptr, false);
     if (!object.is_object() || object.value("epmdx_fleet", 0) != value_format) {
@@ -127,12 +201,12 @@ std::optional<nlohmann::json> decode_node(std::string_view value) {
     const auto number = [&object](const char* field, std::uint64_t limit) {
         return object.contains(field) && is_unsigned_below(object[field], limit);
     };
-    const bool well_formed = text("name") && text("host") && text("extra_hex") &&
-                             text("registered_since") && number("port", 65536) &&
-                             number("type", 256) && number("protocol", 256) &&
-                             number("highest_version", 65536) && number("lowest_version", 65536) &&
-                             number("creation", std::uint64_t{1} << 32U) &&
-                             object.contains("static") && object["static"].is_boolean();
+    const bool well_formed =
+        text("name") && text("host") && text("extra_hex") && text("registered_since") &&
+        number("port", 65536) && number("type", 256) && number("protocol", 256) &&
+        number("highest_version", 65536) && number("lowest_version", 65536) &&
+        number("creation", std::uint64_t{1} << 32U) && object.contains("static") &&
+        object["static"].is_boolean() && from_hex_text(object["extra_hex"].get<std::string>());
     if (!well_formed) {
         return std::nullopt;
     }

@@ -30,11 +30,23 @@ struct FleetNode {
 // would add a level nor a byte a watcher's shell would mangle, and nothing is ever cut off.
 std::string escape_key_part(std::string_view bytes);
 
+// The bytes escape_key_part(bytes) was made from; nullopt for text it cannot have written (a
+// byte it escapes left plain, one it keeps escaped, lower-case hex, a '%' without two digits).
+std::optional<std::string> unescape_key_part(std::string_view text);
+
 // PREFIX nodes/ : where every host's nodes are.
 std::string nodes_prefix(std::string_view prefix);
 // PREFIX nodes/HOST/ : where one host's nodes are.
 std::string host_prefix(std::string_view prefix, std::string_view host);
 std::string node_key(std::string_view prefix, std::string_view host, std::string_view name);
+
+// A node's host and name read back from its key: the inverse of node_key, nullopt for a key
+// that node_key cannot have written under this prefix.
+struct NodeKey {
+    std::string host;
+    std::string name;
+};
+std::optional<NodeKey> parse_node_key(std::string_view prefix, std::string_view key);
 
 // The value stored under a node's key.
 std::string encode_node(const FleetNode& node);
@@ -44,6 +56,8 @@ bool same_node(std::string_view stored, std::string_view wanted);
 // The value as a JSON object if it is one of ours (a known format with every field of the right
 // type); nullopt otherwise.
 std::optional<nlohmann::json> decode_node(std::string_view value);
+// The node a value decode_node accepted stands for, as PORT_PLEASE2 would describe it.
+wire::NodeInfo node_info(const nlohmann::json& value);
 
 // -fleet's comma-separated etcd client URLs: each http://HOST[:PORT][/] or https://... The good
 // ones, and a message for each one refused. A list that mixes the two is refused whole (mixed,
