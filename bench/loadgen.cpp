@@ -3,18 +3,22 @@
 // loopback and prints the result as one line of key=value pairs (bench/run.sh parses them).
 //
 //   epmdx-loadgen SCENARIO --port P [options]
-//   scenarios: lookups names churn storm capacity flood restart-lookups reexec ping free-port
+//   scenarios: lookups names churn storm capacity flood restart-lookups reexec fleet-lag ping
+//              free-port
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <fstream>
@@ -22,6 +26,8 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -592,6 +598,7 @@ struct Storm {
     Registrations regs;
     std::size_t failed = 0;  // connections refused, closed or not answered
     std::vector<std::uint32_t> micros;
+    Clock::time_point first_send;
 };
 
 // A registration storm: count connections opened beforehand (untimed), then an ALIVE2 on every
@@ -647,6 +654,7 @@ void storm(const Endpoint& endpoint, const std::string& prefix, std::size_t coun
         }
     };
     const Clock::time_point begin = Clock::now();
+    out.first_send = begin;
     for (std::size_t i = 0; i < fds.size(); ++i) {
         sent[i] = Clock::now();
         const std::string& request = requests[i];
@@ -743,6 +751,170 @@ int scenario_storm(const Args& args) {
             .add("why", why[t]);
         add_phase_rates(line, targets[t]);
     }
+    return 0;
+}
+
+// ---- The fleet view's lag --------------------------------------------------------------------
+
+// `epmdx -fleet URL -watch -json` as a subprocess, as an operator runs it: each joined line's
+// node name and the time it was read.
+class FleetWatcher {
+  public:
+    FleetWatcher(const std::string& epmdx, const std::string& etcd, const std::string& prefix) {
+        int out[2];
+        if (::pipe2(out, O_CLOEXEC) != 0) {
+            throw std::system_error(errno, std::generic_category(), "pipe2");
+        }
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (pid_ == 0) {
+            ::dup2(out[1], STDOUT_FILENO);
+            const int devnull = ::open("/dev/null", O_WRONLY);
+            ::dup2(devnull, STDERR_FILENO);
+            std::vector<std::string> argv = {epmdx,  "-fleet", etcd, "-fleet_prefix",
+                                             prefix, "-json",  "-watch"};
+            std::vector<char*> args;
+            for (std::string& arg : argv) {
+                args.push_back(arg.data());
+            }
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        reader_ = std::thread([this, fd = out[0]] { read_lines(fd); });
+    }
+    FleetWatcher(const FleetWatcher&) = delete;
+    FleetWatcher& operator=(const FleetWatcher&) = delete;
+    ~FleetWatcher() {
+        ::kill(pid_, SIGTERM);
+        ::waitpid(pid_, nullptr, 0);
+        reader_.join();  // the pipe's end: the child is gone
+    }
+
+    // When the watcher printed name's join, waiting for it until `until`.
+    std::optional<Clock::time_point> joined(const std::string& name, Clock::time_point until) {
+        std::unique_lock lock(mutex_);
+        if (!seen_.wait_until(lock, until, [&] { return joined_.contains(name); })) {
+            return std::nullopt;
+        }
+        return joined_.at(name);
+    }
+
+  private:
+    void read_lines(int fd) {
+        std::string pending;
+        std::array<char, 65536> buffer{};
+        for (;;) {
+            const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+            if (got <= 0) {
+                break;
+            }
+            const Clock::time_point now = Clock::now();
+            pending.append(buffer.data(), static_cast<std::size_t>(got));
+            std::size_t start = 0;
+            const std::lock_guard lock(mutex_);
+            for (std::size_t end = pending.find('\n'); end != std::string::npos;
+                 end = pending.find('\n', start)) {
+                const nlohmann::json line =
+                    nlohmann::json::parse(pending.substr(start, end - start), nullptr, false);
+                if (line.is_object() && line.value("event", "") == "joined") {
+                    joined_.emplace(line.value("name", ""), now);
+                }
+                start = end + 1;
+            }
+            pending.erase(0, start);
+            seen_.notify_all();
+        }
+        ::close(fd);
+    }
+
+    pid_t pid_ = -1;
+    std::thread reader_;
+    std::mutex mutex_;
+    std::condition_variable seen_;
+    std::map<std::string, Clock::time_point> joined_;  // guarded by mutex_
+};
+
+// -fleet: --singles registrations one at a time, --gap-ms apart, each timed from its ALIVE2 to
+// the watcher's joined line (`--watcher` is the epmdx binary, reading `--etcd`); then a burst
+// of --burst ALIVE2 at once (from --sources addresses, as the storm), timed from its first send
+// to the watcher's line for the last node of it.
+int scenario_fleet_lag(const Args& args) {
+    Endpoint endpoint = endpoint_from(args);
+    const std::string prefix = default_prefix();
+    FleetWatcher watcher(args.text("watcher", ""), args.text("etcd", ""),
+                         args.text("fleet-prefix", "/epmdx/"));
+    Line line;
+    line.add("port", args.count("port", 0)).add("scenario", "fleet-lag");
+    // The watch is known to be live once it has shown a node that registered after it began.
+    const auto ready_by = Clock::now() + std::chrono::seconds(15);
+    bool watching = false;
+    for (std::size_t probe = 0; !watching && Clock::now() < ready_by; ++probe) {
+        Registrations regs;
+        register_nodes(endpoint, prefix + "probe" + std::to_string(probe) + "_", 1, regs);
+        watching = !regs.names.empty() &&
+                   watcher.joined(regs.names.front(), Clock::now() + milliseconds(1000));
+    }
+    if (!watching) {
+        line.add("status", "failed").add("why", "the watcher saw no registration");
+        return 1;
+    }
+    const std::size_t singles = args.count("singles", 200);
+    const milliseconds gap(args.count("gap-ms", 10));
+    std::vector<std::uint32_t> lags;
+    std::vector<int> held;
+    for (std::size_t i = 0; i < singles; ++i) {
+        const std::string name = prefix + "single" + std::to_string(i);
+        Registrations regs;
+        const Clock::time_point sent = Clock::now();
+        register_nodes(endpoint, name, 1, regs);  // the node's name: name + "0"
+        if (regs.names.empty()) {
+            continue;
+        }
+        if (const auto seen = watcher.joined(regs.names.front(), sent + std::chrono::seconds(5))) {
+            lags.push_back(
+                static_cast<std::uint32_t>(duration_cast<microseconds>(*seen - sent).count()));
+        }
+        held.insert(held.end(), regs.fds.begin(), regs.fds.end());
+        regs.fds.clear();
+        std::this_thread::sleep_for(gap);
+    }
+    in_addr source{};
+    ::inet_pton(AF_INET, args.text("from", "127.2.0.1").c_str(), &source);
+    endpoint.source = source;
+    endpoint.sources = static_cast<std::uint32_t>(args.count("sources", 100));
+    Storm burst;
+    storm(endpoint, prefix + "burst_", args.count("burst", 10000), milliseconds(30000), burst);
+    bool burst_seen = !burst.regs.names.empty();
+    Clock::time_point last_seen = burst.first_send;
+    const Clock::time_point give_up = Clock::now() + std::chrono::seconds(30);
+    for (const std::string& name : burst.regs.names) {
+        const auto seen = watcher.joined(name, give_up);
+        if (!seen) {
+            burst_seen = false;
+            break;
+        }
+        last_seen = std::max(last_seen, *seen);
+    }
+    const auto ms = [](double micros) { return fixed(micros / 1000.0, 2); };
+    std::vector<std::uint32_t> sorted = lags;
+    line.add("status", lags.size() == singles && burst_seen ? "ok" : "partial")
+        .add("singles", singles)
+        .add("seen", lags.size())
+        .add("lag_p50_ms", lags.empty() ? std::string("none") : ms(percentile(sorted, 0.50)))
+        .add("lag_p99_ms", lags.empty() ? std::string("none") : ms(percentile(sorted, 0.99)))
+        .add("lag_max_ms", lags.empty() ? std::string("none") : ms(percentile(sorted, 1.0)))
+        .add("burst", burst.regs.names.size())
+        .add("burst_ms",
+             burst_seen ? fixed(std::chrono::duration<double, std::milli>(last_seen -
+                                                                           burst.first_send)
+                                    .count(),
+                                0)
+                        : std::string("none"));
+    close_all(held);
     return 0;
 }
 
@@ -1062,6 +1234,9 @@ int run(int argc, char** argv) {
     }
     if (scenario == "reexec") {
         return scenario_reexec(args);
+    }
+    if (scenario == "fleet-lag") {
+        return scenario_fleet_lag(args);
     }
     if (scenario == "ping") {
         return scenario_ping(args);

@@ -270,6 +270,36 @@ END {
               " | " paired_cell("observed", "epmdx", k) " | " at_least(r, 0.97) " |"
     }
 
+    # -fleet: the publisher's cost to lookups, with etcd there and gone, and its lag.
+    print ""
+    print "## -fleet on"
+    print ""
+    print "epmdx publishing every registration to a one-member etcd (`-fleet`), and epmdx whose " \
+          "`-fleet` etcd is not there, each against plain epmdx, taking turns in one run."
+    print ""
+    k = "fleet," mid
+    print "| lookups/s | epmdx | -fleet publishing | ratio | >= 0.97x | -fleet, etcd gone | ratio | >= 0.97x |"
+    print "|---|---|---|---|---|---|---|---|"
+    print "| " nodes_label(mid) " | " group(f("epmdx", k, "rate")) " | " group(f("fleet", k, "rate")) \
+          " | " paired_cell("fleet", "epmdx", k) " | " at_least(paired_median("fleet", "epmdx", k), 0.97) \
+          " | " group(f("fleet_down", k, "rate")) " | " paired_cell("fleet_down", "epmdx", k) \
+          " | " at_least(paired_median("fleet_down", "epmdx", k), 0.97) " |"
+    print ""
+    k = "fleet-lag"
+    p99 = f("fleet", k, "lag_p99_ms")
+    burst = f("fleet", k, "burst_ms")
+    print "From a registration (its ALIVE2) to `epmdx -fleet URL -watch -json`, run as a " \
+          "subprocess, printing its join: " group(lag_singles) " registrations one at a time, 10 ms apart " \
+          "(" f("fleet", k, "seen") " seen), then a burst of " group(f("fleet", k, "burst")) \
+          " ALIVE2 at once, until the watcher printed the last of them."
+    print ""
+    print "| lag | p50 | p99 | max | goal |"
+    print "|---|---|---|---|---|"
+    print "| one registration | " f("fleet", k, "lag_p50_ms") " ms | " p99 " ms | " \
+          f("fleet", k, "lag_max_ms") " ms | p99 <= 100 ms: " verdict(p99 != "none" && p99 + 0 <= 100) " |"
+    print "| a burst, to its last node | | | " burst " ms | <= 2,000 ms: " \
+          verdict(burst != "none" && burst + 0 <= 2000) " |"
+
     # Run-to-run variance of the 1-node comparison.
     print ""
     print "## Run-to-run variance: lookups/s at 1 node, " variance_runs " runs"
@@ -328,6 +358,12 @@ END {
                "", "")
     readme_row("time from SIGHUP to serving again, " group(reexec_nodes) " registrations", "—",
                f("epmdx", "reexec", "restart_ms") " ms", "", "")
+    readme_row("lookups/s with -fleet publishing / etcd gone, against without, " group(mid) " nodes", "—",
+               short(paired_median("fleet", "epmdx", "fleet," mid)) " / " short(paired_median("fleet_down", "epmdx", "fleet," mid)),
+               "", "")
+    readme_row("-fleet: registration to a watcher's line, p50 / p99; a burst of " group(f("fleet", "fleet-lag", "burst")) " to its last", "—",
+               f("fleet", "fleet-lag", "lag_p50_ms") " / " f("fleet", "fleet-lag", "lag_p99_ms") " ms; " f("fleet", "fleet-lag", "burst_ms") " ms",
+               "", "")
 
     # The plot's data: nodes, then each server's rate (NaN: could not hold that many nodes).
     for (i = 1; i <= np; i++) {

@@ -69,10 +69,12 @@ if ((smoke)); then
   duration=0.3 reps=1 points=(1 100 1200) names_nodes=200 capacity_target=2000
   flood_connections=2000 flood_nodes=10 flood_duration=0.3 variance_runs=2
   restart_duration=4 reexec_nodes=1000 reexec_window=1 storm_nodes=500
+  lag_singles=20 lag_burst=500
 else
   duration=1 reps=7 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100 flood_duration=2 variance_runs=3
   restart_duration=6 reexec_nodes=10000 reexec_window=2 storm_nodes=10000
+  lag_singles=200 lag_burst=10000
 fi
 [[ -z $rounds ]] || reps=$rounds
 ((reps >= 1)) || die "--rounds must be at least 1"
@@ -111,10 +113,32 @@ work=$(mktemp -d -t epmdx-bench.XXXXXX)   # daemon logs, raw lines, plot data
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# -fleet's etcd: one member of Debian's etcd-server on ports of the run's, its data in $work.
+etcd_client=$("$loadgen" free-port) || die "load generator failed"
+etcd_peer=$("$loadgen" free-port) || die "load generator failed"
+etcd_url=http://127.0.0.1:$etcd_client
+# "fleet_down" publishes to an etcd that is not there: nothing listens on this port.
+etcd_gone=http://127.0.0.1:$("$loadgen" free-port)
+command -v etcd >/dev/null || die "etcd not found (apt-get install etcd-server)"
+etcd --name bench --data-dir "$work/etcd" --listen-client-urls "$etcd_url" \
+  --advertise-client-urls "$etcd_url" --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-cluster "bench=http://127.0.0.1:$etcd_peer" >"$work/etcd.log" 2>&1 &
+pid[etcd]=$!
+for _ in $(seq 100); do
+  ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" endpoint health >/dev/null 2>&1 && break
+  sleep 0.2
+done
+ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" endpoint health >/dev/null 2>&1 ||
+  die "etcd did not start: $(tail -3 "$work/etcd.log")"
+
 daemons=(otp epmdx)
 # "observed" is epmdx with its metrics listener and structured events on, scraped every second
 # while it runs: it is compared with plain epmdx only.
-declare -A binary=([otp]=$otp [epmdx]=$epmdx [observed]=$epmdx [floor]=$floor)
+# "fleet" is epmdx publishing to etcd, "fleet_down" epmdx whose etcd is gone: both against
+# plain epmdx only.
+declare -A binary=([otp]=$otp [epmdx]=$epmdx [observed]=$epmdx [fleet]=$epmdx [fleet_down]=$epmdx
+  [floor]=$floor)
 metrics_port=$("$loadgen" free-port) || die "load generator failed"
 # start DAEMON: starts it on its port (again, after a restart) and sets pid[DAEMON].
 start() {
@@ -122,6 +146,8 @@ start() {
   # The benchmark asks NAMES in a loop from one address; epmdx's listing rate (on by default)
   # would refuse most of them, and OTP's epmd has none: measure serving, not limiting.
   [[ $d == otp ]] || own=(-listing_rate 0)
+  [[ $d == fleet ]] && own+=(-fleet "$etcd_url" -fleet_host bench)
+  [[ $d == fleet_down ]] && own+=(-fleet "$etcd_gone" -fleet_host bench)
   if [[ $d == floor ]]; then
     "$floor" --port "${port[$d]}" --names-nodes "$names_nodes" --names-prefix "$names_prefix" \
       >>"$work/$d.log" 2>&1 &
@@ -137,7 +163,7 @@ start() {
   "$loadgen" ping --port "${port[$d]}" --timeout-ms 10000 && kill -0 "${pid[$d]}" 2>/dev/null ||
     die "$d (${binary[$d]}) did not start on port ${port[$d]}: $(tail -3 "$work/$d.log")"
 }
-for d in "${daemons[@]}" observed floor; do
+for d in "${daemons[@]}" observed fleet fleet_down floor; do
   port[$d]=$("$loadgen" free-port) || die "load generator failed"
   start "$d"
 done
@@ -215,6 +241,11 @@ observed_points=(1 "$mid")
 for n in "${observed_points[@]}"; do
   measure "observed,$n" epmdx observed -- lookups --nodes "$n" "${timed[@]}"
 done
+# -fleet: lookups with the publisher at work, and with its etcd gone, against plain epmdx; then
+# the lag from a registration to `epmdx -fleet -watch` seeing it, one at a time and in a burst.
+measure "fleet,$mid" epmdx fleet fleet_down -- lookups --nodes "$mid" "${timed[@]}"
+measure fleet-lag fleet -- fleet-lag --watcher "$epmdx" --etcd "$etcd_url" \
+  --singles "$lag_singles" --gap-ms 10 --burst "$lag_burst"
 # Run-to-run variance: the 1-node comparison again, minutes after the first.
 for ((v = 2; v <= variance_runs; v++)); do
   measure "lookups,1,run$v" "${daemons[@]}" floor -- lookups --nodes 1 "${timed[@]}"
@@ -287,7 +318,7 @@ data="$work/lookups.dat"
     -v flood_nodes="$flood_nodes" -v flood_connections="$flood_connections" \
     -v variance_runs="$variance_runs" -v observed_points="${observed_points[*]}" \
     -v scrapes="$scrapes" -v events="$events" -v reexec_nodes="$reexec_nodes" \
-    -v storm_nodes="$storm_nodes" \
+    -v storm_nodes="$storm_nodes" -v lag_singles="$lag_singles" \
     -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
     die "report.awk failed"
   echo

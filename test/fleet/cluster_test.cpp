@@ -465,22 +465,11 @@ class Host {
     std::vector<Process> nodes_;
 };
 
-// The fleet view's host list as `.hosts.erlang`, written atomically into dir for net_adm:world().
-void write_hosts_erlang(const std::string& fleet_names_output, const std::filesystem::path& dir) {
-    std::set<std::string> hosts;
-    std::istringstream lines(fleet_names_output);
-    for (std::string line; std::getline(lines, line);) {
-        if (const std::size_t colon = line.find(": name "); colon != std::string::npos) {
-            hosts.insert(line.substr(0, colon));
-        }
-    }
+// `epmdx -fleet ... -hosts`' output as `.hosts.erlang`, written atomically into dir, where a
+// node's net_adm:world() waits for it.
+void write_hosts_erlang(const std::string& hosts_output, const std::filesystem::path& dir) {
     const std::filesystem::path partial = dir / ".hosts.erlang.partial";
-    {
-        std::ofstream out(partial);
-        for (const std::string& host : hosts) {
-            out << "'" << host << "'.\n";
-        }
-    }
+    std::ofstream(partial) << hosts_output;
     std::filesystem::rename(partial, dir / ".hosts.erlang");
 }
 
@@ -657,7 +646,10 @@ TEST_F(FleetCluster, NamesListsEveryNodeAndWorldConnectsThemAll) {
     EXPECT_EQ(listed.out, expected);
     EXPECT_EQ(listed.err, "");
 
-    write_hosts_erlang(listed.out, data_root / "world");
+    const RunResult hosts = run(fleet_cli({"-hosts"}));
+    ASSERT_EQ(hosts.exit_code, 0) << hosts.err;
+    EXPECT_EQ(hosts.out, "'host1'.\n'host2'.\n'host3'.\n");
+    write_hosts_erlang(hosts.out, data_root / "world");
     std::string connected;
     const std::filesystem::path result = data_root / "world" / "nodes";
     ASSERT_TRUE(eventually([&] { return std::filesystem::exists(result); }, 30s))
