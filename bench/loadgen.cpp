@@ -6,10 +6,10 @@
 //   scenarios: lookups names churn storm capacity flood restart-lookups reexec fleet-lag ping
 //              free-port
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -765,6 +765,15 @@ class FleetWatcher {
         if (::pipe2(out, O_CLOEXEC) != 0) {
             throw std::system_error(errno, std::generic_category(), "pipe2");
         }
+        // Built before fork: the child only duplicates descriptors and executes.
+        std::vector<std::string> argv = {epmdx,  "-fleet", etcd,    "-fleet_prefix",
+                                         prefix, "-json",  "-watch"};
+        std::vector<char*> args;
+        args.reserve(argv.size() + 1);
+        for (std::string& arg : argv) {
+            args.push_back(arg.data());
+        }
+        args.push_back(nullptr);
         pid_ = ::fork();
         if (pid_ < 0) {
             throw std::system_error(errno, std::generic_category(), "fork");
@@ -773,13 +782,6 @@ class FleetWatcher {
             ::dup2(out[1], STDOUT_FILENO);
             const int devnull = ::open("/dev/null", O_WRONLY);
             ::dup2(devnull, STDERR_FILENO);
-            std::vector<std::string> argv = {epmdx,  "-fleet", etcd, "-fleet_prefix",
-                                             prefix, "-json",  "-watch"};
-            std::vector<char*> args;
-            for (std::string& arg : argv) {
-                args.push_back(arg.data());
-            }
-            args.push_back(nullptr);
             ::execv(args[0], args.data());
             ::_exit(127);
         }
@@ -909,11 +911,11 @@ int scenario_fleet_lag(const Args& args) {
         .add("lag_max_ms", lags.empty() ? std::string("none") : ms(percentile(sorted, 1.0)))
         .add("burst", burst.regs.names.size())
         .add("burst_ms",
-             burst_seen ? fixed(std::chrono::duration<double, std::milli>(last_seen -
-                                                                           burst.first_send)
-                                    .count(),
-                                0)
-                        : std::string("none"));
+             burst_seen
+                 ? fixed(std::chrono::duration<double, std::milli>(last_seen - burst.first_send)
+                             .count(),
+                         0)
+                 : std::string("none"));
     close_all(held);
     return 0;
 }

@@ -356,7 +356,8 @@ std::optional<EtcdFailure> Etcd::watch(std::string_view prefix, std::int64_t fro
         WatchStream stream{.on_response = on_response, .stop = stop, .pending = {}, .error = {}};
         CURL* curl = handle_->curl;
         prepare(curl, endpoints_[at] + "/v3/watch");
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 0L);  // the stream lasts: only connecting is bounded
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                         0L);  // the stream lasts: only connecting is bounded
         // Without traffic for a long while a peer that vanished is noticed by TCP's keep-alive.
         curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 5L);
@@ -375,8 +376,8 @@ std::optional<EtcdFailure> Etcd::watch(std::string_view prefix, std::int64_t fro
         if (stream.error) {
             return EtcdFailure{EtcdFailure::Kind::refused, endpoints_[at] + ": " + *stream.error};
         }
-        last_error = endpoints_[at] + ": " +
-                     (code == CURLE_OK ? "the stream ended" : failure_text(code));
+        last_error =
+            endpoints_[at] + ": " + (code == CURLE_OK ? "the stream ended" : failure_text(code));
         if (stream.opened) {
             current_ = (at + 1) % endpoints_.size();  // lost: resumed on the next endpoint
             return EtcdFailure{EtcdFailure::Kind::unreachable, "lost the watch on " + last_error};
