@@ -226,7 +226,7 @@ TEST(Fleet, ASighupRewritesNoKeyOfANodeThatStayed) {
         held.push_back(register_node(daemon.port(), name, static_cast<std::uint16_t>(20000 + i)));
         keys.push_back(host_keys + name);
     }
-    std::ranges::sort(keys);
+    std::sort(keys.begin(), keys.end());
     ASSERT_TRUE(etcd.holds_exactly(prefix, keys, 10s)) << daemon.log();
     // Each registration's lag observed once it was acknowledged.
     EXPECT_TRUE(eventually(
@@ -253,7 +253,7 @@ TEST(Fleet, ASighupRewritesNoKeyOfANodeThatStayed) {
     EXPECT_EQ(lease_ids(etcd), leases);
     const Registration late = register_node(daemon.port(), "late", 5099);
     keys.push_back(host_keys + "late");
-    std::ranges::sort(keys);
+    std::sort(keys.begin(), keys.end());
     EXPECT_TRUE(etcd.holds_exactly(prefix, keys)) << daemon.log();
 }
 

@@ -89,7 +89,8 @@ void FleetPublisher::note_written(const Touched& touched) {
             continue;
         }
         const double seconds = std::chrono::duration<double>(now - *at).count();
-        const auto bucket = std::ranges::lower_bound(publish_lag_buckets, seconds);
+        const auto* bucket =
+            std::lower_bound(publish_lag_buckets.begin(), publish_lag_buckets.end(), seconds);
         ++lag_counts_[static_cast<std::size_t>(bucket - publish_lag_buckets.begin())];
         lag_sum_seconds_ += seconds;
     }
@@ -185,7 +186,7 @@ std::optional<EtcdFailure> FleetPublisher::take_lease(Etcd& etcd,
     std::vector<std::int64_t> tried;
     for (const KeyValue& entry : present) {
         if (entry.lease == 0 || !held_.contains(entry.key) ||
-            std::ranges::find(tried, entry.lease) != tried.end()) {
+            std::find(tried.begin(), tried.end(), entry.lease) != tried.end()) {
             continue;
         }
         if (tried.size() == leases_to_try) {
