@@ -35,6 +35,16 @@ std::string not_ours(const std::string& key) {
     return "skipping " + key + ": its value is not an epmdx node entry";
 }
 
+std::string not_a_node_key(const std::string& key) {
+    return "skipping " + key + ": not a node key of the fleet view";
+}
+
+// A node as -names and -watch show it: "HOST: name NAME at port PORT", " (static)" if it is.
+std::string node_line(const std::string& host, const std::string& name, const json& node) {
+    return host + ": name " + name + " at port " + std::to_string(node["port"].get<unsigned>()) +
+           (node["static"].get<bool>() ? " (static)" : "") + "\n";
+}
+
 // The characters of `bytes`: its code points if it is all UTF-8, else one per byte (Latin-1).
 std::vector<char32_t> characters(std::string_view bytes) {
     std::vector<char32_t> out;
@@ -104,9 +114,7 @@ int run_names(fleet::Etcd& etcd, const ClientCommand& command) {
             if (command.json) {
                 out += shown(node) + "\n";
             } else {
-                out += host + ": name " + node["name"].get<std::string>() + " at port " +
-                       std::to_string(node["port"].get<unsigned>()) +
-                       (node["static"].get<bool>() ? " (static)" : "") + "\n";
+                out += node_line(host, node["name"].get<std::string>(), node);
             }
         }
     }
@@ -161,7 +169,7 @@ int run_hosts(fleet::Etcd& etcd, const ClientCommand& command) {
         const std::optional<fleet::NodeKey> key =
             fleet::parse_node_key(command.fleet_prefix, entry.key);
         if (!key) {
-            warn("skipping " + entry.key + ": not a node key of the fleet view");
+            warn(not_a_node_key(entry.key));
         } else if (!fleet::decode_node(entry.value)) {
             warn(not_ours(entry.key));
         } else {
@@ -192,7 +200,7 @@ std::string watch_line(const fleet::WatchEvent& event, const ClientCommand& comm
     const std::optional<fleet::NodeKey> key =
         fleet::parse_node_key(command.fleet_prefix, event.key);
     if (!key) {
-        warn("skipping " + event.key + ": not a node key of the fleet view");
+        warn(not_a_node_key(event.key));
         return {};
     }
     if (event.deleted) {
@@ -217,9 +225,7 @@ std::string watch_line(const fleet::WatchEvent& event, const ClientCommand& comm
         (*node)["revision"] = event.mod_revision;
         return shown(*node) + "\n";
     }
-    return "joined: " + key->host + ": name " + key->name + " at port " +
-           std::to_string((*node)["port"].get<unsigned>()) +
-           ((*node)["static"].get<bool>() ? " (static)" : "") + "\n";
+    return "joined: " + node_line(key->host, key->name, *node);
 }
 
 // From the revision of a first read on, so that nothing is printed twice or missed: a lost

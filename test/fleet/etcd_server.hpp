@@ -154,4 +154,10 @@ class EtcdServer {
     Process process_;
 };
 
+// A daemon's options for publishing to `etcd` under `prefix` as `host`.
+inline std::vector<std::string> fleet_args(const EtcdServer& etcd, const std::string& prefix,
+                                           const std::string& host) {
+    return {"-fleet", etcd.url(), "-fleet_prefix", prefix, "-fleet_host", host};
+}
+
 }  // namespace epmdx::test

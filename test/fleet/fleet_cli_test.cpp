@@ -18,11 +18,6 @@
 namespace epmdx::test {
 namespace {
 
-std::vector<std::string> fleet_args(const EtcdServer& etcd, const std::string& prefix,
-                                    const std::string& host) {
-    return {"-fleet", etcd.url(), "-fleet_prefix", prefix, "-fleet_host", host};
-}
-
 // epmdx -fleet URL -fleet_prefix PREFIX, then `args`.
 RunResult fleet_cli(const EtcdServer& etcd, const std::string& prefix,
                     const std::vector<std::string>& args) {

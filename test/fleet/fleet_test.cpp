@@ -20,11 +20,6 @@
 namespace epmdx::test {
 namespace {
 
-std::vector<std::string> fleet_args(const EtcdServer& etcd, const std::string& prefix,
-                                    const std::string& host) {
-    return {"-fleet", etcd.url(), "-fleet_prefix", prefix, "-fleet_host", host};
-}
-
 std::uint32_t creation_of(const Registration& registration) {
     const std::string& reply = registration.reply;
     EXPECT_EQ(reply.size(), 6U);

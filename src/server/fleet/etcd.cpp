@@ -70,6 +70,35 @@ bool lease_not_found(const json& answer) {
     return message.find("lease not found") != std::string::npos;
 }
 
+// What a /v3/kv/range call found, its keys and values decoded; a failed call passed on as it is.
+// endpoint names the one that answered in a message, so it is read after the call.
+EtcdResult<Listing> range_answer(const EtcdResult<json>& answer, const std::string& endpoint) {
+    if (const auto* failure = std::get_if<EtcdFailure>(&answer)) {
+        return *failure;
+    }
+    const json& result = std::get<json>(answer);
+    Listing found;
+    if (result.contains("header")) {
+        found.revision = int64_field(result["header"], "revision");
+    }
+    if (!result.contains("kvs") || !result["kvs"].is_array()) {
+        return found;  // the gateway leaves out empty fields
+    }
+    for (const json& entry : result["kvs"]) {
+        std::optional<std::string> key = from_base64(entry.value("key", std::string()));
+        if (!key) {
+            return EtcdFailure{EtcdFailure::Kind::refused, endpoint + ": a key that is not base64"};
+        }
+        std::optional<std::string> value = from_base64(entry.value("value", std::string()));
+        if (!value) {
+            return EtcdFailure{EtcdFailure::Kind::refused,
+                               endpoint + ": a value that is not base64"};
+        }
+        found.entries.push_back({std::move(*key), std::move(*value), int64_field(entry, "lease")});
+    }
+    return found;
+}
+
 std::size_t collect(char* data, std::size_t size, std::size_t count, void* sink) {
     static_cast<std::string*>(sink)->append(data, size * count);
     return size * count;
@@ -208,45 +237,22 @@ std::optional<EtcdFailure> Etcd::revoke(std::int64_t lease) {
 }
 
 EtcdResult<Listing> Etcd::range_prefix(std::string_view prefix) {
-    EtcdResult<json> answer =
+    const EtcdResult<json> answer =
         call("/v3/kv/range", {{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}});
-    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
-        return *failure;
-    }
-    const json& result = std::get<json>(answer);
-    Listing found;
-    if (result.contains("header")) {
-        found.revision = int64_field(result["header"], "revision");
-    }
-    if (!result.contains("kvs") || !result["kvs"].is_array()) {
-        return found;  // the gateway leaves out empty fields
-    }
-    for (const json& entry : result["kvs"]) {
-        const std::optional<std::string> key = from_base64(entry.value("key", std::string()));
-        const std::optional<std::string> value = from_base64(entry.value("value", std::string()));
-        if (!key || !value) {
-            return EtcdFailure{EtcdFailure::Kind::refused,
-                               endpoint() + ": a key that is not base64"};
-        }
-        found.entries.push_back({*key, *value, int64_field(entry, "lease")});
-    }
-    return found;
+    return range_answer(answer, endpoint());
 }
 
 EtcdResult<std::optional<std::string>> Etcd::get(std::string_view key) {
-    EtcdResult<json> answer = call("/v3/kv/range", {{"key", base64(key)}});
-    if (auto* failure = std::get_if<EtcdFailure>(&answer)) {
+    const EtcdResult<json> answer = call("/v3/kv/range", {{"key", base64(key)}});
+    EtcdResult<Listing> found = range_answer(answer, endpoint());
+    if (auto* failure = std::get_if<EtcdFailure>(&found)) {
         return *failure;
     }
-    const json& result = std::get<json>(answer);
-    if (!result.contains("kvs") || !result["kvs"].is_array() || result["kvs"].empty()) {
+    std::vector<KeyValue>& entries = std::get<Listing>(found).entries;
+    if (entries.empty()) {
         return std::optional<std::string>();
     }
-    std::optional<std::string> value = from_base64(result["kvs"][0].value("value", std::string()));
-    if (!value) {
-        return EtcdFailure{EtcdFailure::Kind::refused, endpoint() + ": a value that is not base64"};
-    }
-    return value;
+    return std::optional<std::string>(std::move(entries.front().value));
 }
 
 namespace {
