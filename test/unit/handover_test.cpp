@@ -4,8 +4,10 @@
 // re-execution that fails putting every descriptor back as it was.
 #include "server/restart/handover.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -254,6 +256,93 @@ TEST(Bundles, AnEmptyBundleGivesNothingAndNoProblem) {
     EXPECT_TRUE(unbundle_registrations(std::vector<int>{ends[1]}, problems).empty());
     EXPECT_TRUE(problems.empty());
     EXPECT_LT(::fcntl(ends[1], F_GETFD), 0);
+}
+
+// ---- Checking the sockets passed ------------------------------------------------------------
+
+// Loopback TCP connections, by their accepted ends (what a registration holds).
+class Connections {
+  public:
+    explicit Connections(std::size_t count) : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof address;
+        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&address), length), 0);
+        EXPECT_EQ(::listen(listener_, 128), 0);
+        EXPECT_EQ(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+        for (std::size_t i = 0; i < count; ++i) {
+            const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+            EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), length), 0);
+            clients_.push_back(client);
+            accepted_.push_back(::accept(listener_, nullptr, nullptr));
+        }
+    }
+    Connections(const Connections&) = delete;
+    Connections& operator=(const Connections&) = delete;
+    ~Connections() {
+        for (const std::vector<int>* fds : {&clients_, &accepted_}) {
+            for (const int fd : *fds) {
+                ::close(fd);
+            }
+        }
+        ::close(listener_);
+    }
+    int listener() const { return listener_; }
+    std::vector<int>& accepted() { return accepted_; }
+    // Closes connection i's client end: the accepted end is then no longer established.
+    void close_client(std::size_t i) { ::close(std::exchange(clients_[i], -1)); }
+
+  private:
+    int listener_;
+    std::vector<int> clients_;
+    std::vector<int> accepted_;
+};
+
+TEST(CheckSockets, ThousandsAreAnsweredInTheirOrderAsOneByOne) {
+    // Enough connections for two threads' shares (2,048 each).
+    constexpr std::size_t count = 4500;
+    rlimit before{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+    if (before.rlim_max != RLIM_INFINITY && before.rlim_max < 2 * count + 64) {
+        GTEST_SKIP() << "the descriptor limit is below " << 2 * count + 64;
+    }
+    rlimit raised = before;
+    raised.rlim_cur = raised.rlim_max;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+    {
+        Connections connections(count);
+        std::vector<int> fds = connections.accepted();
+        const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+        const int file = ::open("/dev/null", O_RDONLY);
+        // Something else in each thread's share, and a peer gone in the last.
+        fds[10] = udp;
+        fds[2500] = file;
+        fds[3000] = connections.listener();
+        connections.close_client(4400);
+        const std::vector<RegistrationSocket> checked = check_registration_sockets(fds);
+        ASSERT_EQ(checked.size(), fds.size());
+        std::size_t usable = 0;
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            const RegistrationSocket alone = check_registration_socket(fds[i]);
+            EXPECT_EQ(checked[i].problem, alone.problem) << i;
+            EXPECT_EQ(checked[i].inode, alone.inode) << i;
+            usable += checked[i].problem.empty() && checked[i].inode != 0 ? 1 : 0;
+        }
+        EXPECT_EQ(usable, count - 4);
+        EXPECT_EQ(checked[10].problem, "not a TCP socket");
+        EXPECT_EQ(checked[2500].problem, "not a socket");
+        EXPECT_EQ(checked[3000].problem, "a listening socket");
+        EXPECT_EQ(checked[4400].problem,
+                  "its connection is no longer established (the peer closed it)");
+        ::close(udp);
+        ::close(file);
+    }
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &before), 0);
+}
+
+TEST(CheckSockets, NoneGiveNone) {
+    EXPECT_TRUE(check_registration_sockets({}).empty());
 }
 
 // ---- A re-execution that fails ---------------------------------------------------------------

@@ -58,6 +58,9 @@ struct RegistrationSocket {
     std::string problem;  // empty if usable
 };
 RegistrationSocket check_registration_socket(int fd);
+// check_registration_socket for each of fds, the answers in the same order: on several threads
+// when there are thousands.
+std::vector<RegistrationSocket> check_registration_sockets(std::span<const int> fds);
 
 // The binary to re-execute on SIGHUP, fixed at start: the path /proc/self/exe resolves to then
 // (an upgrade replaces that file) and the arguments the process was started with.

@@ -90,8 +90,10 @@ Restarter::Restarter(asio::io_context& io, const DaemonOptions& options, Logger&
 void Restarter::adopt(const HandoverState* state, const std::vector<int>& registration_fds) {
     std::vector<OfferedSocket> offered;
     std::size_t dropped = 0;
-    for (const int fd : registration_fds) {
-        RegistrationSocket socket = check_registration_socket(fd);
+    const std::vector<RegistrationSocket> checked = check_registration_sockets(registration_fds);
+    for (std::size_t i = 0; i < registration_fds.size(); ++i) {
+        const int fd = registration_fds[i];
+        const RegistrationSocket& socket = checked[i];
         if (!socket.problem.empty()) {
             log_.printf(0, "handover: dropped descriptor %d: %s", fd, socket.problem.c_str());
             ::close(fd);
