@@ -3,7 +3,7 @@
 # per server and load-generator run) into the report's tables, and writes the plot's data file.
 # One awk process: the report is formatted without a fork per cell, which matters on a busy
 # machine. Variables (-v): points, sweep (space-separated), mid, names_nodes, flood_nodes,
-# flood_connections, variance_runs, reexec_nodes, storm_nodes, plot_data (path).
+# flood_connections, variance_runs, reexec_nodes, reexec_runs, storm_nodes, plot_data (path).
 
 {
     for (i = 1; i <= NF; i++) {
@@ -151,17 +151,71 @@ function restart_cell(d, k,    s) {
     }
     return s " (slowest answer " f(d, k, "slowest_ms") " ms)"
 }
-# The time from SIGHUP to the new process image's first answer (bench/epmdx-loadgen reexec).
-function reexec_cell(    k, lost) {
-    k = "reexec"
-    if (!ok("epmdx", k)) {
-        return "n/a (held " group(f("epmdx", k, "held")) ")"
+# Median, lowest and highest of a comma-separated list of numbers (into med_of, lo_of, hi_of); the
+# count, 0 for none.
+function value_spread(list,    n, x, i, j, t) {
+    n = split(list, x, ",")
+    for (i = 2; i <= n; i++) {
+        for (j = i; j > 1 && x[j - 1] + 0 > x[j] + 0; j--) {
+            t = x[j]; x[j] = x[j - 1]; x[j - 1] = t
+        }
     }
-    lost = f("epmdx", k, "incomplete") + f("epmdx", k, "failed")
-    return f("epmdx", k, "restart_ms") " ms (re-executed: " f("epmdx", k, "reexecuted") "; " \
-           group(f("epmdx", k, "listed_after")) " of " group(reexec_nodes) " listed after, " \
-           group(reexec_nodes - f("epmdx", k, "registrations_open")) " registrations closed, " \
-           lost " answers lost or incomplete)"
+    if (n > 0) {
+        med_of = n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        lo_of = x[1]
+        hi_of = x[n]
+    }
+    return n
+}
+function spread_cell(list, unit,    n) {
+    n = value_spread(list)
+    if (n == 0) {
+        return "n/a"
+    }
+    return med_of " " unit (n > 1 ? " (" lo_of "–" hi_of ", " n " runs)" : "")
+}
+# The time from SIGHUP to the new process image's first answer (bench/epmdx-loadgen reexec), over
+# reexec_runs runs: their restart times, and what any of them lost.
+function reexec_times(    i, k, list) {
+    list = ""
+    for (i = 1; i <= reexec_runs; i++) {
+        k = "reexec," i
+        if (ok("epmdx", k)) {
+            list = list (list == "" ? "" : ",") f("epmdx", k, "restart_ms")
+        }
+    }
+    return list
+}
+function reexec_cell(    i, k, lost, closed, listed, runs) {
+    lost = closed = listed = runs = 0
+    for (i = 1; i <= reexec_runs; i++) {
+        k = "reexec," i
+        if (!ok("epmdx", k)) {
+            return "n/a (held " group(f("epmdx", k, "held")) ")"
+        }
+        lost += f("epmdx", k, "incomplete") + f("epmdx", k, "failed")
+        closed += reexec_nodes - f("epmdx", k, "registrations_open")
+        listed += f("epmdx", k, "listed_after") == reexec_nodes ? 1 : 0
+        runs += f("epmdx", k, "reexecuted") == "yes" ? 1 : 0
+    }
+    return spread_cell(reexec_times(), "ms") " (re-executed in " runs " of " reexec_runs "; all " \
+           group(reexec_nodes) " listed after " listed " of them; " group(closed) \
+           " registrations closed, " lost " answers lost or incomplete)"
+}
+# `systemctl restart` and `systemctl reload` in a real systemd (bench/run.sh systemd_restarts).
+function systemd_cell(what,    k, why) {
+    k = "systemd-restart"
+    if (f("epmdx", k, "status") == "skipped") {
+        why = f("epmdx", k, "why")
+        gsub(/_/, " ", why)
+        return why
+    }
+    return spread_cell(f("epmdx", k, what "_ms"), "ms") (ok("epmdx", k) ? "" : ", the test FAILED")
+}
+function systemd_lookups(    k) {
+    k = "systemd-restart"
+    return f("epmdx", k, "status") == "skipped" ? "" : \
+        "; lookups failed: " f("epmdx", k, "failed") " of " group(f("epmdx", k, "ok") + f("epmdx", k, "failed"))
 }
 
 END {
@@ -210,6 +264,10 @@ END {
           restart_cell("epmdx", "restart-kill") " |"
     print "| lookups failed: SIGHUP (epmdx re-executes itself) | — | " restart_cell("epmdx", "restart-hup") " |"
     print "| time from SIGHUP to serving again, " group(reexec_nodes) " registrations | — | " reexec_cell() " |"
+    print "| `systemctl restart` (repository's units, real systemd), " group(reexec_nodes) \
+          " registrations | — | " systemd_cell("restarts") systemd_lookups() " |"
+    print "| `systemctl reload` (re-executes), " group(reexec_nodes) " registrations | — | " \
+          systemd_cell("reloads") " |"
 
     # The targets, evaluated for the reader (never for the exit status).
     print ""
@@ -247,6 +305,13 @@ END {
           verdict(held >= target && f("epmdx", "capacity", "listed") + 0 == held && f("epmdx", "capacity", "found") + 0 == held) " |"
     bytes = f("epmdx", "capacity", "bytes_per_registration") + 0
     print "| <= 1 KiB resident memory per registration | " bytes " B | " verdict(bytes <= 1024) " |"
+    n = value_spread(reexec_times())
+    print "| time from SIGHUP to serving again, " group(reexec_nodes) " registrations <= 50 ms (median) | " \
+          (n ? med_of " ms" : "n/a") " | " verdict(n && med_of <= 50) " |"
+    n = f("epmdx", "systemd-restart", "status") == "skipped" ? 0 : value_spread(f("epmdx", "systemd-restart", "restarts_ms"))
+    print "| `systemctl restart`, " group(reexec_nodes) " registrations <= 300 ms (median), 0 lookups failed | " \
+          (n ? med_of " ms, " f("epmdx", "systemd-restart", "failed") " failed" : "not measured") " | " \
+          (n ? verdict(med_of <= 300 && f("epmdx", "systemd-restart", "failed") == "0" && ok("epmdx", "systemd-restart")) : "—") " |"
     pct = f("epmdx", "flood", "success_pct") + 0
     p99 = f("epmdx", "flood", "p99_us") + 0
     listed = f("epmdx", "flood", "listed_after") + 0
@@ -357,7 +422,9 @@ END {
                "kill + start: " restart_cell("epmdx", "restart-kill") "; SIGHUP: " restart_cell("epmdx", "restart-hup"),
                "", "")
     readme_row("time from SIGHUP to serving again, " group(reexec_nodes) " registrations", "—",
-               f("epmdx", "reexec", "restart_ms") " ms", "", "")
+               spread_cell(reexec_times(), "ms"), "", "")
+    readme_row("`systemctl restart`, " group(reexec_nodes) " registrations", "—",
+               systemd_cell("restarts") systemd_lookups(), "", "")
     readme_row("lookups/s with -fleet publishing / etcd gone, against without, " group(mid) " nodes", "—",
                short(paired_median("fleet", "epmdx", "fleet," mid)) " / " short(paired_median("fleet_down", "epmdx", "fleet," mid)),
                "", "")

@@ -68,12 +68,12 @@ fi
 if ((smoke)); then
   duration=0.3 reps=1 points=(1 100 1200) names_nodes=200 capacity_target=2000
   flood_connections=2000 flood_nodes=10 flood_duration=0.3 variance_runs=2
-  restart_duration=4 reexec_nodes=1000 reexec_window=1 storm_nodes=500
+  restart_duration=4 reexec_nodes=1000 reexec_window=1 reexec_runs=1 storm_nodes=500
   lag_singles=20 lag_burst=500
 else
   duration=1 reps=7 points=(1 100 1000 10000) names_nodes=1000 capacity_target=""
   flood_connections=15000 flood_nodes=100 flood_duration=2 variance_runs=3
-  restart_duration=6 reexec_nodes=10000 reexec_window=2 storm_nodes=10000
+  restart_duration=6 reexec_nodes=10000 reexec_window=2 reexec_runs=5 storm_nodes=10000
   lag_singles=200 lag_burst=10000
 fi
 [[ -z $rounds ]] || reps=$rounds
@@ -287,8 +287,34 @@ restart_lookups() {
 restart_lookups restart-kill otp kill
 restart_lookups restart-kill epmdx kill
 restart_lookups restart-hup epmdx hup
-# The time from SIGHUP to serving again, with reexec_nodes registrations held.
-measure reexec epmdx -- reexec --pid "${pid[epmdx]}" --nodes "$reexec_nodes" --window "$reexec_window"
+# The time from SIGHUP to serving again, with reexec_nodes registrations held, reexec_runs times.
+for ((i = 1; i <= reexec_runs; i++)); do
+  measure "reexec,$i" epmdx -- reexec --pid "${pid[epmdx]}" --nodes "$reexec_nodes" --window "$reexec_window"
+done
+# `systemctl restart` and `systemctl reload` of the repository's units in a real systemd with
+# reexec_nodes registrations held and lookups throughout: test/packaging/restart_systemd_test.sh,
+# which boots its own sandbox (root and the sandbox tool), five of each. Full runs only.
+systemd_restarts() {
+  local log=$work/systemd-restart.log client=$build/test/packaging/epmdx-restart-client
+  local tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox} why="" status=ok
+  ((smoke)) && why="not measured in a smoke run"
+  ((EUID == 0)) || why=${why:-"not measured: needs root"}
+  [[ -x $tool ]] || why=${why:-"not measured: no $tool"}
+  [[ -x $client ]] || why=${why:-"not measured: no $client (EPMDX_TESTS=ON)"}
+  if [[ -n $why ]]; then
+    echo "daemon=epmdx key=systemd-restart status=skipped why=${why// /_}" >>"$raw"
+    return
+  fi
+  echo "bench: systemctl restart and reload with $reexec_nodes registrations (log: $log)" >&2
+  RESTART_HELD=$reexec_nodes SANDBOX_NAME=epmdx-bench \
+    "$repo/test/packaging/restart_systemd_test.sh" "$epmdx" "$client" "$work/systemd-restart" \
+    >"$log" 2>&1 || status=failed
+  echo "daemon=epmdx key=systemd-restart status=$status" \
+    "restarts_ms=$(sed -n 's/^restart took \([0-9]*\) ms$/\1/p' "$log" | paste -sd,)" \
+    "reloads_ms=$(sed -n 's/^reload took \([0-9]*\) ms$/\1/p' "$log" | paste -sd,)" \
+    "$(sed -n 's/^lookups: \(ok=[0-9]*\) \(failed=[0-9]*\).*/\1 \2/p' "$log")" | tee -a "$raw" >&2
+}
+systemd_restarts
 
 for d in "${!pid[@]}"; do
   kill -0 "${pid[$d]}" 2>/dev/null || die "$d died: $(tail -3 "$work/$d.log")"
@@ -317,7 +343,7 @@ data="$work/lookups.dat"
   awk -v points="${points[*]}" -v sweep="${sweep[*]}" -v mid="$mid" -v names_nodes="$names_nodes" \
     -v flood_nodes="$flood_nodes" -v flood_connections="$flood_connections" \
     -v variance_runs="$variance_runs" -v observed_points="${observed_points[*]}" \
-    -v scrapes="$scrapes" -v events="$events" -v reexec_nodes="$reexec_nodes" \
+    -v scrapes="$scrapes" -v events="$events" -v reexec_nodes="$reexec_nodes" -v reexec_runs="$reexec_runs" \
     -v storm_nodes="$storm_nodes" -v lag_singles="$lag_singles" \
     -v plot_data="$data" -f "$repo/bench/report.awk" "$raw" ||
     die "report.awk failed"
