@@ -11,6 +11,7 @@
 
 #include "cli/diagnose.hpp"
 #include "epmdx/protocol.hpp"
+#include "server/fleet/curl_library.hpp"
 #include "server/fleet/etcd.hpp"
 #include "server/fleet/record.hpp"
 
@@ -67,8 +68,13 @@ std::vector<char32_t> characters(std::string_view bytes) {
     return out;
 }
 
-// The endpoints, or nullopt (each refused one said) when one, or the TLS files, are unusable.
+// The endpoints, or nullopt (said) when libcurl cannot be loaded or an endpoint, or the TLS
+// files, are unusable.
 std::optional<fleet::Endpoints> usable_endpoints(const ClientCommand& command) {
+    if (const std::optional<std::string> error = fleet::curl_load_error()) {
+        (void)std::fputs(("epmdx: " + *error + "\n").c_str(), stderr);
+        return std::nullopt;
+    }
     fleet::Endpoints endpoints = fleet::parse_endpoints(command.fleet_endpoints);
     for (const std::string& error : endpoints.errors) {
         warn(error);

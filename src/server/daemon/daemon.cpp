@@ -22,6 +22,7 @@
 #include "server/core/observer_fan_out.hpp"
 #include "server/core/server.hpp"
 #ifdef EPMDX_HAVE_FLEET
+#include "server/fleet/curl_library.hpp"
 #include "server/fleet/publisher.hpp"
 #include "server/fleet/record.hpp"
 #endif
@@ -236,10 +237,14 @@ std::unique_ptr<fleet::FleetPublisher> make_fleet_publisher(asio::io_context& io
 
 // -fleet's settings that cannot be meant: an endpoint list that mixes http:// and https://, and
 // TLS files that do not go together or cannot be read. A URL that is merely unusable is only a
-// warning later (make_fleet_publisher).
+// warning later (make_fleet_publisher). Also where libcurl is loaded, so that a host without it
+// hears so at once.
 std::optional<std::string> fleet_configuration_error(const DaemonOptions& options) {
     if (options.fleet_endpoints.empty()) {
         return std::nullopt;
+    }
+    if (std::optional<std::string> error = fleet::curl_load_error()) {
+        return error;
     }
     const fleet::Endpoints endpoints = fleet::parse_endpoints(options.fleet_endpoints);
     if (endpoints.mixed) {

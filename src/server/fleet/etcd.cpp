@@ -4,7 +4,8 @@
 #include <openssl/evp.h>
 
 #include <array>
-#include <mutex>
+
+#include "server/fleet/curl_library.hpp"
 
 namespace epmdx::server::fleet {
 namespace {
@@ -118,42 +119,40 @@ Etcd::Etcd(std::vector<std::string> endpoints, std::chrono::milliseconds timeout
       endpoints_(std::move(endpoints)),
       timeout_(timeout),
       tls_(std::move(tls)) {
-    static std::once_flag global_init;
-    std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    handle_->curl = curl_easy_init();
-    handle_->headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    handle_->curl = libcurl().easy_init();
+    handle_->headers = libcurl().slist_append(nullptr, "Content-Type: application/json");
 }
 
 Etcd::~Etcd() {
-    curl_slist_free_all(handle_->headers);
-    curl_easy_cleanup(handle_->curl);
+    libcurl().slist_free_all(handle_->headers);
+    libcurl().easy_cleanup(handle_->curl);
 }
 
 void Etcd::prepare(CURL* curl, const std::string& url) {
-    curl_easy_reset(curl);
+    libcurl().easy_reset(curl);
     handle_->error.front() = '\0';  // libcurl leaves it as it is when it has nothing to say
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, handle_->error.data());
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, handle_->headers);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS
-    curl_easy_setopt(curl, CURLOPT_PROXY, "");     // etcd is reached directly
+    libcurl().easy_setopt(curl, CURLOPT_ERRORBUFFER, handle_->error.data());
+    libcurl().easy_setopt(curl, CURLOPT_URL, url.c_str());
+    libcurl().easy_setopt(curl, CURLOPT_HTTPHEADER, handle_->headers);
+    libcurl().easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+    libcurl().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+    libcurl().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS
+    libcurl().easy_setopt(curl, CURLOPT_PROXY, "");     // etcd is reached directly
     // https://: the peer's chain and its name are always checked (libcurl's defaults, stated).
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    libcurl().easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    libcurl().easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!tls_.cacert.empty()) {
-        curl_easy_setopt(curl, CURLOPT_CAINFO, tls_.cacert.c_str());
+        libcurl().easy_setopt(curl, CURLOPT_CAINFO, tls_.cacert.c_str());
     }
     if (!tls_.cert.empty()) {
-        curl_easy_setopt(curl, CURLOPT_SSLCERT, tls_.cert.c_str());
-        curl_easy_setopt(curl, CURLOPT_SSLKEY, tls_.key.c_str());
+        libcurl().easy_setopt(curl, CURLOPT_SSLCERT, tls_.cert.c_str());
+        libcurl().easy_setopt(curl, CURLOPT_SSLKEY, tls_.key.c_str());
     }
 }
 
 std::string Etcd::failure_text(CURLcode code) const {
     std::string text =
-        handle_->error.front() != '\0' ? handle_->error.data() : curl_easy_strerror(code);
+        handle_->error.front() != '\0' ? handle_->error.data() : libcurl().easy_strerror(code);
     // etcd with --client-cert-auth drops a client without a certificate during or right after
     // the handshake: curl then sees a failed handshake, send or receive (an alert, or a reset).
     const bool dropped =
@@ -172,11 +171,11 @@ EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
         std::string response;
         CURL* curl = handle_->curl;
         prepare(curl, endpoints_[at] + std::string(path));
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-        const CURLcode code = curl_easy_perform(curl);
+        libcurl().easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
+        libcurl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
+        libcurl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+        libcurl().easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+        const CURLcode code = libcurl().easy_perform(curl);
         if (code != CURLE_OK) {
             last_error = endpoints_[at] + ": " + failure_text(code);
             continue;
@@ -184,7 +183,7 @@ EtcdResult<json> Etcd::call(std::string_view path, const json& body) {
         current_ = at;
         json answer = json::parse(response, nullptr, false);
         long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        libcurl().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         if (answer.is_discarded() || !answer.is_object()) {
             return EtcdFailure{EtcdFailure::Kind::refused,
                                endpoints_[at] + ": HTTP " + std::to_string(status) +
@@ -362,20 +361,20 @@ std::optional<EtcdFailure> Etcd::watch(std::string_view prefix, std::int64_t fro
         WatchStream stream{.on_response = on_response, .stop = stop, .pending = {}, .error = {}};
         CURL* curl = handle_->curl;
         prepare(curl, endpoints_[at] + "/v3/watch");
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                         0L);  // the stream lasts: only connecting is bounded
+        libcurl().easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                              0L);  // the stream lasts: only connecting is bounded
         // Without traffic for a long while a peer that vanished is noticed by TCP's keep-alive.
-        curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 5L);
-        curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 5L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_stream);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &stream);
-        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, poll_stop);
-        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stream);
-        const CURLcode code = curl_easy_perform(curl);
+        libcurl().easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+        libcurl().easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 5L);
+        libcurl().easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 5L);
+        libcurl().easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
+        libcurl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.size()));
+        libcurl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_stream);
+        libcurl().easy_setopt(curl, CURLOPT_WRITEDATA, &stream);
+        libcurl().easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        libcurl().easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, poll_stop);
+        libcurl().easy_setopt(curl, CURLOPT_XFERINFODATA, &stream);
+        const CURLcode code = libcurl().easy_perform(curl);
         if (code == CURLE_ABORTED_BY_CALLBACK || stream.compacted) {
             return std::nullopt;
         }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/fleet/record.hpp"
 
-#include <curl/curl.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <utility>
 
 #include "server/config/values.hpp"
+#include "server/fleet/curl_library.hpp"
 
 namespace epmdx::server::fleet {
 namespace {
@@ -36,24 +36,24 @@ bool is_unsigned_below(const nlohmann::json& value, std::uint64_t limit) {
 }
 
 struct UrlDeleter {
-    void operator()(CURLU* url) const { curl_url_cleanup(url); }
+    void operator()(CURLU* url) const { libcurl().url_cleanup(url); }
 };
 
 // A part of a parsed URL, or nullopt when it has none.
 std::optional<std::string> url_part(CURLU* url, CURLUPart part) {
     char* text = nullptr;
-    if (curl_url_get(url, part, &text, 0) != CURLUE_OK) {
+    if (libcurl().url_get(url, part, &text, 0) != CURLUE_OK) {
         return std::nullopt;
     }
     std::string copy(text);
-    curl_free(text);
+    libcurl().free(text);
     return copy;
 }
 
 // nullopt if `item` is a usable endpoint, with its scheme ("http" or "https"), else why not.
 std::optional<std::string> endpoint_error(const std::string& item, std::string& scheme) {
-    const std::unique_ptr<CURLU, UrlDeleter> url(curl_url());
-    if (!url || curl_url_set(url.get(), CURLUPART_URL, item.c_str(), 0) != CURLUE_OK) {
+    const std::unique_ptr<CURLU, UrlDeleter> url(libcurl().url());
+    if (!url || libcurl().url_set(url.get(), CURLUPART_URL, item.c_str(), 0) != CURLUE_OK) {
         return "\"" + item + "\" is not a URL (expected http://HOST:PORT or https://HOST:PORT)";
     }
     scheme = url_part(url.get(), CURLUPART_SCHEME).value_or("");
