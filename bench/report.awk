@@ -214,7 +214,7 @@ function systemd_cell(what,    k, why) {
 }
 function systemd_lookups(    k) {
     k = "systemd-restart"
-    return f("epmdx", k, "status") == "skipped" ? "" : \
+    return f("epmdx", k, "ok") == "" ? "" : \
         "; lookups failed: " f("epmdx", k, "failed") " of " group(f("epmdx", k, "ok") + f("epmdx", k, "failed"))
 }
 

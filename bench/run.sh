@@ -293,7 +293,8 @@ for ((i = 1; i <= reexec_runs; i++)); do
 done
 # `systemctl restart` and `systemctl reload` of the repository's units in a real systemd with
 # reexec_nodes registrations held and lookups throughout: test/packaging/restart_systemd_test.sh,
-# which boots its own sandbox (root and the sandbox tool), five of each. Full runs only.
+# which boots its own sandbox (root and the sandbox tool), five of each; its files go under the
+# build tree, since the sandbox has a /tmp of its own. Full runs only.
 systemd_restarts() {
   local log=$work/systemd-restart.log client=$build/test/packaging/epmdx-restart-client
   local tool=${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox} why="" status=ok
@@ -307,8 +308,8 @@ systemd_restarts() {
   fi
   echo "bench: systemctl restart and reload with $reexec_nodes registrations (log: $log)" >&2
   RESTART_HELD=$reexec_nodes SANDBOX_NAME=epmdx-bench \
-    "$repo/test/packaging/restart_systemd_test.sh" "$epmdx" "$client" "$work/systemd-restart" \
-    >"$log" 2>&1 || status=failed
+    "$repo/test/packaging/restart_systemd_test.sh" "$epmdx" "$client" "$build/bench-systemd-restart" \
+    >"$log" 2>&1 || { status=failed; tail -15 "$log" >&2; }
   echo "daemon=epmdx key=systemd-restart status=$status" \
     "restarts_ms=$(sed -n 's/^restart took \([0-9]*\) ms$/\1/p' "$log" | paste -sd,)" \
     "reloads_ms=$(sed -n 's/^reload took \([0-9]*\) ms$/\1/p' "$log" | paste -sd,)" \
